@@ -50,8 +50,9 @@ class ArraySpec:
         """Raise ``ValueError`` if ``value`` (``[B, *shape]`` when ``batch``) does not fit."""
         expected = self.shape if batch is None else (batch, *self.shape)
         if tuple(np.shape(value)) != tuple(expected):
-            raise ValueError(f"{self.name or 'array'}: expected shape {expected}, "
-                             f"got {tuple(np.shape(value))}")
+            raise ValueError(
+                f"{self.name or 'array'}: expected shape {expected}, got {tuple(np.shape(value))}"
+            )
 
 
 @dataclass(frozen=True)
@@ -128,8 +129,7 @@ class Env(Protocol):
         """Advance every copy with ``actions`` of shape ``[B, *action_spec.shape]``."""
         ...
 
-    def close(self) -> None:
-        ...
+    def close(self) -> None: ...
 
 
 def check_actions(actions: Any, spec: BoundedArraySpec | DiscreteSpec, num_envs: int) -> np.ndarray:
@@ -141,8 +141,9 @@ def check_actions(actions: Any, spec: BoundedArraySpec | DiscreteSpec, num_envs:
     arr = np.asarray(actions)
     expected = (num_envs, *spec.shape)
     if arr.shape != expected:
-        raise ValueError(f"actions must have shape {expected} ([num_envs, *action_shape]), "
-                         f"got {arr.shape}")
+        raise ValueError(
+            f"actions must have shape {expected} ([num_envs, *action_shape]), got {arr.shape}"
+        )
     if isinstance(spec, DiscreteSpec):
         if not np.issubdtype(arr.dtype, np.integer):
             raise ValueError(f"discrete actions must be integers, got dtype {arr.dtype}")

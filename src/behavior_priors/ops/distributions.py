@@ -122,7 +122,7 @@ class Categorical(NamedTuple):
     def log_prob(self, a: Array) -> Array:
         """Log-probability of integer actions ``a`` (shape ``[...]``): shape ``[...]``."""
         a = jnp.asarray(a)
-        log_p = jnp.broadcast_to(self.log_probs, jnp.shape(a) + (self.num_categories,))
+        log_p = jnp.broadcast_to(self.log_probs, (*jnp.shape(a), self.num_categories))
         return jnp.take_along_axis(log_p, a[..., None].astype(jnp.int32), axis=-1)[..., 0]
 
     def sample_and_log_prob(

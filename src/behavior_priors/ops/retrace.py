@@ -69,8 +69,12 @@ def retrace_targets(
       ``[T]`` Retrace targets, with gradients stopped.
     """
     T = _check_rank1("q_t", q_t, None)
-    for name, x in (("v_tp1", v_tp1), ("r_t", r_t), ("discount_t", discount_t),
-                    ("log_rhos", log_rhos)):
+    for name, x in (
+        ("v_tp1", v_tp1),
+        ("r_t", r_t),
+        ("discount_t", discount_t),
+        ("log_rhos", log_rhos),
+    ):
         _check_rank1(name, x, T)
     if trace_mask_t is None:
         trace_mask_t = jnp.ones_like(discount_t)
@@ -140,6 +144,4 @@ def retrace_targets_discrete(
         v = v - regulariser_t
     pi_a = jnp.take_along_axis(pi_t, a_t[:, None], axis=-1)[:, 0]
     log_rhos = jnp.log(pi_a) - log_mu_t
-    return retrace_targets(
-        q_a[:-1], v[1:], r_t, discount_t, log_rhos[:-1], lambda_, trace_mask_t
-    )
+    return retrace_targets(q_a[:-1], v[1:], r_t, discount_t, log_rhos[:-1], lambda_, trace_mask_t)
