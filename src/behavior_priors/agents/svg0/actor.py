@@ -1,0 +1,92 @@
+"""Acting: batched action selection returning what the replay needs.
+
+Pure functions of (policy, observations, actor state, key). The actor state carries, per env
+copy, the current latent z (held for ``latent_hold_steps`` steps before resampling) and a step
+counter; both restart at the first step of an episode.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from behavior_priors.agents.svg0.config import SVG0Config
+from behavior_priors.agents.types import ActorExtras
+from behavior_priors.networks import FlatPolicy
+from behavior_priors.networks.policies import Policy
+
+Array = jax.Array
+
+
+class ActorState(NamedTuple):
+    """Per-copy memory of the actor: ``latent [B, Dz]``, ``steps_held [B]`` int32."""
+
+    latent: Array
+    steps_held: Array
+
+
+def initial_actor_state(config: SVG0Config, num_envs: int) -> ActorState:
+    return ActorState(
+        jnp.zeros((num_envs, config.latent_size), jnp.float32), jnp.zeros((num_envs,), jnp.int32)
+    )
+
+
+def select_action(
+    policy: Policy,
+    obs: Mapping[str, Array],
+    first: Array,
+    state: ActorState,
+    key: Array,
+    config: SVG0Config,
+    evaluation: bool = False,
+) -> tuple[Array, ActorExtras, ActorState]:
+    """Choose actions for B copies.
+
+    Args:
+      policy: the policy network.
+      obs: ``{key: [B, *shape]}``.
+      first: ``[B]`` bool, the copy starts a new episode at this step.
+      state: :class:`ActorState` from the previous step.
+      key: PRNG key.
+      config: the agent config (latent hold).
+      evaluation: act with the means (z = mean of pi^H, a = mean of pi^L) instead of sampling.
+
+    Returns:
+      ``(action [B, Da] in the normalised box (unclipped), extras, new state)``; ``extras``
+      hold the behaviour log-probability of what was sampled, z, z_{t-1} and whether z was
+      resampled at this step.
+    """
+    first = jnp.asarray(first, bool)
+    k_z, k_a = jax.random.split(key)
+    if isinstance(policy, FlatPolicy):
+        pi = policy(obs)
+        a = pi.mode() if evaluation else pi.sample(k_a)
+        B = a.shape[0]
+        empty = jnp.zeros((B, 0), a.dtype)
+        extras = ActorExtras(pi.log_prob(a), empty, empty, jnp.ones((B,), jnp.float32))
+        return a, extras, state
+
+    prev = jnp.where(first[:, None], 0.0, state.latent)
+    held = jnp.where(first, 0, state.steps_held)
+    resample = (held % config.latent_hold_steps) == 0
+    high = policy.high(obs)
+    z_new = high.mode() if evaluation else high.sample(k_z)
+    z = jnp.where(resample[:, None], z_new, prev)
+    low = policy.low(obs, z)
+    a = low.mode() if evaluation else low.sample(k_a)
+    log_prob = low.log_prob(a) + resample * high.log_prob(z)
+    extras = ActorExtras(log_prob, z, prev, resample.astype(jnp.float32))
+    return a, extras, ActorState(z, held + 1)
+
+
+def to_env_action(
+    action: np.ndarray | Array, minimum: np.ndarray, maximum: np.ndarray
+) -> np.ndarray:
+    """Clip normalised actions to [-1, 1] and rescale to the environment's box ``[B, Da]``."""
+    a = np.clip(np.asarray(action, np.float32), -1.0, 1.0)
+    lo, hi = np.asarray(minimum, np.float32), np.asarray(maximum, np.float32)
+    return lo + (a + 1.0) * 0.5 * (hi - lo)

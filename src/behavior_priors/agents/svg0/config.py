@@ -1,0 +1,109 @@
+"""Configuration of the SVG(0) agent with a (hierarchical) behaviour prior."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Literal
+
+PolicyKind = Literal["flat", "hierarchical"]
+PriorKind = Literal["none", "flat", "hierarchical"]
+LowLevel = Literal["shared", "separate"]
+HighPriorKind = Literal["learned", "normal", "ar1", "learned_ar"]
+
+
+@dataclass(frozen=True)
+class SVG0Config:
+    """Every choice of PAPER.md sections 1-3. Defaults: hierarchical policy and prior with a
+    shared low level and a learned high-level prior that sees only proprioception.
+
+    Observation keys are exact keys or prefixes ending in ``/`` (see
+    :mod:`behavior_priors.networks.observations`).
+    """
+
+    # --- architecture -------------------------------------------------------------------
+    policy: PolicyKind = "hierarchical"
+    prior: PriorKind = "hierarchical"
+    low_level: LowLevel = "shared"
+    high_prior: HighPriorKind = "learned"
+    ar1_coefficient: float = 0.95
+    latent_dim: int = 8
+    latent_hold_steps: int = 1  # z resampled every k steps by the actor
+    policy_keys: tuple[str, ...] = ("proprio/", "task/")  # flat policy
+    high_keys: tuple[str, ...] = ("proprio/", "task/")  # pi^H
+    low_keys: tuple[str, ...] = ("proprio/",)  # pi^L (and pi0^L)
+    prior_keys: tuple[str, ...] = ("proprio/",)  # flat pi0, or a learned pi0^H
+    critic_keys: tuple[str, ...] = ("proprio/", "task/")
+    critic_uses_latent: bool = False  # Q(x, z, a) instead of Q(x, a)
+    policy_hidden: tuple[int, ...] = (200, 100)
+    prior_hidden: tuple[int, ...] = (200, 100)
+    critic_hidden: tuple[int, ...] = (400, 300)
+    min_scale: float = 0.1
+
+    # --- objective ----------------------------------------------------------------------
+    discount: float = 0.99
+    retrace_lambda: float = 1.0
+    kl_cost: float = 0.01  # alpha
+    entropy_cost: float = 1e-3  # alpha_H
+    num_action_samples: int = 10  # S for the bootstrap value V(x)
+    num_policy_samples: int = 1  # reparameterised samples per state in the SVG(0) loss
+    num_kl_samples: int = 1  # z samples for the low-level term of the KL bound
+    stop_q_grad_into_latent: bool = False
+
+    # --- optimisation -------------------------------------------------------------------
+    policy_learning_rate: float = 1e-4
+    critic_learning_rate: float = 1e-4
+    prior_learning_rate: float = 1e-4
+    max_grad_norm: float = 40.0
+    target_update_period: int = 100
+
+    def __post_init__(self):
+        problems = []
+        if self.prior == "hierarchical" and self.policy != "hierarchical":
+            problems.append(
+                "a hierarchical prior needs a hierarchical policy "
+                "(the latent must mean the same thing to both)"
+            )
+        if self.prior == "flat" and self.policy != "flat":
+            problems.append(
+                "a flat prior needs a flat policy: the KL between a latent-variable "
+                "policy and a flat prior has no tractable bound; use "
+                "prior='hierarchical'"
+            )
+        if self.low_level == "separate" and self.prior != "hierarchical":
+            problems.append("low_level='separate' only applies to a hierarchical prior")
+        if self.critic_uses_latent and self.policy != "hierarchical":
+            problems.append("critic_uses_latent needs a hierarchical policy")
+        if self.stop_q_grad_into_latent and self.policy != "hierarchical":
+            problems.append("stop_q_grad_into_latent needs a hierarchical policy")
+        if self.latent_dim <= 0:
+            problems.append(f"latent_dim must be positive, got {self.latent_dim}")
+        if self.latent_hold_steps < 1:
+            problems.append(f"latent_hold_steps must be >= 1, got {self.latent_hold_steps}")
+        if not 0.0 <= self.ar1_coefficient < 1.0:
+            problems.append(f"ar1_coefficient must be in [0, 1), got {self.ar1_coefficient}")
+        if not 0.0 < self.discount <= 1.0:
+            problems.append(f"discount must be in (0, 1], got {self.discount}")
+        if not 0.0 <= self.retrace_lambda <= 1.0:
+            problems.append(f"retrace_lambda must be in [0, 1], got {self.retrace_lambda}")
+        for name in ("kl_cost", "entropy_cost", "min_scale"):
+            if getattr(self, name) < 0:
+                problems.append(f"{name} must be >= 0")
+        for name in (
+            "num_action_samples",
+            "num_policy_samples",
+            "num_kl_samples",
+            "target_update_period",
+        ):
+            if getattr(self, name) < 1:
+                problems.append(f"{name} must be >= 1")
+        if problems:
+            raise ValueError("invalid SVG0Config: " + "; ".join(problems))
+
+    @property
+    def latent_size(self) -> int:
+        """Width of the latent stored in replay (0 for flat policies)."""
+        return self.latent_dim if self.policy == "hierarchical" else 0
+
+    def replace(self, **changes) -> SVG0Config:
+        return dataclasses.replace(self, **changes)

@@ -1,0 +1,141 @@
+"""The learner: one jitted step doing the critic, policy and prior updates.
+
+Its whole state is one pytree, :class:`TrainState`, so it can be checkpointed and vmapped over
+seeds (``eqx.filter_vmap(update)``). All three gradients are taken at the same parameters (the
+policy uses the online critic and the target prior), then applied with separate optimisers.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any, NamedTuple
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import optax
+
+from behavior_priors.agents.svg0.config import SVG0Config
+from behavior_priors.agents.svg0.losses import critic_loss, policy_loss, prior_loss
+from behavior_priors.agents.svg0.networks import SVG0Networks, make_networks
+from behavior_priors.agents.types import SequenceBatch
+
+Array = jax.Array
+
+
+class TrainState(NamedTuple):
+    """Everything the learner needs to continue: a pytree of arrays and static structure."""
+
+    networks: SVG0Networks
+    target: SVG0Networks
+    critic_opt: Any
+    policy_opt: Any
+    prior_opt: Any
+    step: Array  # int32 scalar: learner steps done
+    key: Array
+
+
+def _optimiser(learning_rate: float, max_grad_norm: float) -> optax.GradientTransformation:
+    return optax.chain(optax.clip_by_global_norm(max_grad_norm), optax.adam(learning_rate))
+
+
+def optimisers(config: SVG0Config) -> tuple[optax.GradientTransformation, ...]:
+    """(critic, policy, prior) optimisers: Adam after global-norm clipping."""
+    return (
+        _optimiser(config.critic_learning_rate, config.max_grad_norm),
+        _optimiser(config.policy_learning_rate, config.max_grad_norm),
+        _optimiser(config.prior_learning_rate, config.max_grad_norm),
+    )
+
+
+def _params(module: Any) -> Any:
+    return eqx.filter(module, eqx.is_inexact_array)
+
+
+def init(
+    config: SVG0Config, obs_shapes: Mapping[str, tuple[int, ...]], action_size: int, key: Array
+) -> TrainState:
+    """Fresh networks, targets equal to them, and zeroed optimiser states."""
+    k_net, k_state = jax.random.split(key)
+    nets = make_networks(config, obs_shapes, action_size, k_net)
+    opt_c, opt_p, opt_q = optimisers(config)
+    return TrainState(
+        networks=nets,
+        target=nets,
+        critic_opt=opt_c.init(_params(nets.critic)),
+        policy_opt=opt_p.init(_params(nets.policy)),
+        prior_opt=opt_q.init(_params(nets.prior)),
+        step=jnp.zeros((), jnp.int32),
+        key=k_state,
+    )
+
+
+def _apply(opt: optax.GradientTransformation, module: Any, grads: Any, opt_state: Any):
+    updates, opt_state = opt.update(grads, opt_state, _params(module))
+    return eqx.apply_updates(module, updates), opt_state
+
+
+def update(
+    config: SVG0Config, state: TrainState, batch: SequenceBatch
+) -> tuple[TrainState, dict[str, Array]]:
+    """One learner step on a batch ``[B, T+1, ...]``: critic, policy and prior updates, then a
+    hard target update every ``config.target_update_period`` steps. Pure; jit it with the
+    config static (see :func:`make_update_fn`)."""
+    nets, target = state.networks, state.target
+    key, k_c, k_p, k_q = jax.random.split(state.key, 4)
+    opt_c, opt_p, opt_q = optimisers(config)
+
+    (_, m_c), g_c = eqx.filter_value_and_grad(critic_loss, has_aux=True)(
+        nets.critic, target, batch, k_c, config
+    )
+    (_, m_p), g_p = eqx.filter_value_and_grad(policy_loss, has_aux=True)(
+        nets.policy, nets.critic, target.prior, batch, k_p, config
+    )
+    (_, m_q), g_q = eqx.filter_value_and_grad(prior_loss, has_aux=True)(
+        nets.prior, nets.policy, batch, k_q, config
+    )
+
+    critic, critic_opt = _apply(opt_c, nets.critic, g_c, state.critic_opt)
+    policy, policy_opt = _apply(opt_p, nets.policy, g_p, state.policy_opt)
+    prior, prior_opt = _apply(opt_q, nets.prior, g_q, state.prior_opt)
+    new_nets = SVG0Networks(policy, prior, critic)
+
+    step = state.step + 1
+    copy = (step % config.target_update_period) == 0
+    new_target = jax.tree.map(
+        lambda t, o: jnp.where(copy, o, t), _params(target), _params(new_nets)
+    )
+    new_target = eqx.combine(new_target, eqx.filter(target, eqx.is_inexact_array, inverse=True))
+
+    metrics = {**m_c, **m_p, **m_q}
+    metrics["grads/critic_norm"] = optax.tree.norm(g_c)
+    metrics["grads/policy_norm"] = optax.tree.norm(g_p)
+    metrics["grads/prior_norm"] = optax.tree.norm(g_q)
+    new_state = TrainState(new_nets, new_target, critic_opt, policy_opt, prior_opt, step, key)
+    return new_state, metrics
+
+
+def make_update_fn(config: SVG0Config):
+    """``update(state, batch) -> (state, metrics)``, jitted, with ``config`` baked in."""
+
+    def _update(state: TrainState, batch: SequenceBatch):
+        return update(config, state, batch)
+
+    return eqx.filter_jit(_update)
+
+
+def check_finite(metrics: Mapping[str, Any], step: int) -> None:
+    """Raise ``FloatingPointError`` naming every non-finite metric (a diverged update)."""
+    bad = [k for k, v in metrics.items() if not math.isfinite(float(v))]
+    if bad:
+        raise FloatingPointError(
+            f"learner step {step}: non-finite {', '.join(sorted(bad))}. The update diverged; "
+            "lower the learning rates, raise min_scale or max_grad_norm clipping, and resume "
+            "from the last checkpoint."
+        )
+
+
+def parameter_count(module: Any) -> int:
+    """Number of trainable scalars in a module (or ``SVG0Networks``)."""
+    return sum(x.size for x in jax.tree.leaves(_params(module)))

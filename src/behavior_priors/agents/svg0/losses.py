@@ -1,0 +1,205 @@
+"""The three losses of the learner (PAPER.md section 3), as plain functions.
+
+Each takes the module it trains as its first argument (so ``eqx.filter_value_and_grad``
+differentiates only that module), a :class:`~behavior_priors.agents.types.SequenceBatch` of
+shape ``[B, T+1, ...]``, a PRNG key and the config, and returns ``(loss, metrics)``.
+
+* :func:`critic_loss`: 0.5 (Q_ret - Q)^2 towards Retrace targets built from target networks,
+  with the regularised bootstrap value ``V(x) = E_{a~pi'}[Q'(x,a)] - alpha KL(pi'||pi0') +
+  alpha_H H(pi')`` from S action samples.
+* :func:`policy_loss`: SVG(0): ``-Q(x, a_theta(x, eps)) + alpha KL(pi_theta || pi0') -
+  alpha_H H(pi_theta)`` through the reparameterised sample.
+* :func:`prior_loss`: distillation ``KL(pi || pi0_phi)`` with the policy held fixed.
+
+The KL of a hierarchical policy is the upper bound of :func:`behavior_priors.ops.kl.
+hierarchical_kl_bound`; with a shared low level it is the KL over z alone. For flat policies the
+action-level KL is reported as ``kl/low`` (and ``kl/high`` is 0).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import jax
+import jax.numpy as jnp
+
+from behavior_priors.agents.svg0.config import SVG0Config
+from behavior_priors.agents.svg0.networks import SVG0Networks
+from behavior_priors.agents.types import FIRST, LAST, SequenceBatch
+from behavior_priors.networks import Critic, FlatPolicy
+from behavior_priors.networks.policies import Policy
+from behavior_priors.networks.priors import Prior
+from behavior_priors.ops.distributions import gaussian_kl
+from behavior_priors.ops.kl import HierarchicalKL, hierarchical_kl_bound
+from behavior_priors.ops.retrace import retrace_targets
+
+Array = jax.Array
+Metrics = dict[str, Array]
+
+
+def policy_prior_kl(
+    policy: Policy,
+    prior: Prior | None,
+    obs: Mapping[str, Array],
+    prev_latent: Array,
+    first: Array,
+    key: Array,
+    num_samples: int,
+) -> HierarchicalKL:
+    """``KL(pi || pi0)`` at states ``[...]`` (the bound for hierarchical policies).
+
+    Args:
+      policy, prior: the networks (``prior=None`` gives zeros).
+      obs: ``{key: [..., *shape]}``.
+      prev_latent: ``[..., Dz]`` z_{t-1} for autoregressive high-level priors.
+      first: ``[...]`` bool, first step of an episode.
+      key: PRNG key for the z samples of the low-level term (separate low level only).
+      num_samples: number of z samples for that term.
+
+    Returns:
+      ``HierarchicalKL(high, low, total)``, each ``[...]``.
+    """
+    if isinstance(policy, FlatPolicy):
+        pi = policy(obs)
+        if prior is None:
+            zero = jnp.zeros(pi.loc.shape[:-1])
+            return HierarchicalKL(zero, zero, zero)
+        kl = gaussian_kl(pi, prior(obs))
+        return HierarchicalKL(jnp.zeros_like(kl), kl, kl)
+    high = policy.high(obs)
+    if prior is None:
+        zero = jnp.zeros(high.loc.shape[:-1])
+        return HierarchicalKL(zero, zero, zero)
+    high0 = prior.high(obs, prev_latent, first)
+    if prior.low is None:  # shared low level: the low-level term is exactly zero
+        return hierarchical_kl_bound(high, high0)
+    z = high.sample(key, (num_samples,))
+    return hierarchical_kl_bound(high, high0, policy.low(obs, z), prior.low(obs, z))
+
+
+def _masked_mean(x: Array, mask: Array) -> Array:
+    return jnp.sum(x * mask) / jnp.maximum(jnp.sum(mask), 1.0)
+
+
+def _batch_views(batch: SequenceBatch) -> tuple[Array, Array]:
+    first = batch.step_type == FIRST
+    last = batch.step_type == LAST
+    return first, last
+
+
+def critic_loss(
+    critic: Critic, target: SVG0Networks, batch: SequenceBatch, key: Array, config: SVG0Config
+) -> tuple[Array, Metrics]:
+    """Retrace critic loss on B windows of T+1 steps; trains ``critic`` only.
+
+    ``target`` holds the target networks pi', pi0', Q'. Transitions at LAST indices (padding
+    under next-step auto-reset) are masked out, and traces are cut before them while still
+    bootstrapping from the LAST observation (the true final observation).
+    """
+    obs, T = batch.observation, batch.reward.shape[1] - 1
+    first, last = _batch_views(batch)
+    k_v, k_kl, k_h = jax.random.split(key, 3)
+    policy_t, prior_t, critic_t = target.policy, target.prior, target.critic
+    S = config.num_action_samples
+
+    # Regularised value of every state in the window, from the target networks: [B, T+1].
+    sample = policy_t.sample(obs, k_v, S)
+    latent = sample.latent if critic_t.latent_size else None
+    q_samples = critic_t(obs, sample.action, latent)  # [S, B, T+1]
+    kl = policy_prior_kl(
+        policy_t, prior_t, obs, batch.prev_latent, first, k_kl, config.num_kl_samples
+    )
+    value = jnp.mean(q_samples, axis=0) - config.kl_cost * kl.total
+    if config.entropy_cost:
+        value = value + config.entropy_cost * policy_t.entropy(obs, k_h, config.num_kl_samples)
+
+    latent_taken = batch.latent if critic_t.latent_size else None
+    q_target = critic_t(obs, batch.action, latent_taken)  # [B, T+1]
+    log_pi = policy_t.log_prob(obs, batch.action, batch.latent, batch.latent_sampled)
+    log_rhos = log_pi - batch.behaviour_log_prob
+
+    discount = config.discount * batch.discount[:, :T]
+    trace_mask = 1.0 - last[:, 1:].astype(jnp.float32)  # never carry a trace into a LAST index
+    retrace = jax.vmap(retrace_targets, in_axes=(0, 0, 0, 0, 0, None, 0))
+    targets = retrace(
+        q_target[:, :T],
+        value[:, 1:],
+        batch.reward[:, :T],
+        discount,
+        log_rhos[:, :T],
+        config.retrace_lambda,
+        trace_mask,
+    )
+
+    q = critic(obs, batch.action, batch.latent if critic.latent_size else None)[:, :T]
+    valid = 1.0 - last[:, :T].astype(jnp.float32)
+    td = targets - q
+    loss = 0.5 * _masked_mean(jnp.square(td), valid)
+    metrics = {
+        "losses/critic": loss,
+        "critic/q_mean": _masked_mean(q, valid),
+        "critic/target_mean": _masked_mean(targets, valid),
+        "critic/abs_td": _masked_mean(jnp.abs(td), valid),
+        "critic/importance_ratio": _masked_mean(jnp.minimum(jnp.exp(log_rhos[:, :T]), 10.0), valid),
+    }
+    return loss, metrics
+
+
+def policy_loss(
+    policy: Policy,
+    critic: Critic,
+    prior: Prior | None,
+    batch: SequenceBatch,
+    key: Array,
+    config: SVG0Config,
+) -> tuple[Array, Metrics]:
+    """SVG(0) policy loss on every state of the window; trains ``policy`` only.
+
+    ``critic`` is the online critic and ``prior`` the target prior pi0'; neither receives
+    gradients (they are constants of this function's differentiation).
+    """
+    obs = batch.observation
+    first, _ = _batch_views(batch)
+    k_a, k_kl, k_h = jax.random.split(key, 3)
+    critic = jax.lax.stop_gradient(critic)
+    prior = jax.lax.stop_gradient(prior)
+
+    sample = policy.sample(
+        obs, k_a, config.num_policy_samples, stop_latent_gradient=config.stop_q_grad_into_latent
+    )
+    latent = sample.latent if critic.latent_size else None
+    q = jnp.mean(critic(obs, sample.action, latent), axis=0)  # [B, T+1]
+    kl = policy_prior_kl(policy, prior, obs, batch.prev_latent, first, k_kl, config.num_kl_samples)
+    entropy = policy.entropy(obs, k_h, config.num_kl_samples)
+    loss = jnp.mean(-q + config.kl_cost * kl.total - config.entropy_cost * entropy)
+    metrics = {
+        "losses/policy": loss,
+        "policy/q": jnp.mean(q),
+        "policy/entropy": jnp.mean(entropy),
+        "kl/total": jnp.mean(kl.total),
+        "kl/high": jnp.mean(kl.high),
+        "kl/low": jnp.mean(kl.low),
+    }
+    if sample.high is not None:
+        metrics["policy/latent_scale"] = jnp.mean(sample.high.scale)
+    metrics["policy/action_scale"] = jnp.mean(sample.low.scale)
+    return loss, metrics
+
+
+def prior_loss(
+    prior: Prior | None, policy: Policy, batch: SequenceBatch, key: Array, config: SVG0Config
+) -> tuple[Array, Metrics]:
+    """Distillation ``E_x KL(pi(.|x) || pi0(.|x^D))`` with the policy fixed; trains ``prior``.
+
+    For a hierarchical prior this is the bound's terms; with a shared low level only the
+    high-level term depends on the prior's own parameters.
+    """
+    if prior is None:
+        return jnp.zeros(()), {"losses/prior": jnp.zeros(())}
+    first, _ = _batch_views(batch)
+    policy = jax.lax.stop_gradient(policy)
+    kl = policy_prior_kl(
+        policy, prior, batch.observation, batch.prev_latent, first, key, config.num_kl_samples
+    )
+    loss = jnp.mean(kl.total)
+    return loss, {"losses/prior": loss}

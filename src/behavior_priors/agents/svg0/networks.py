@@ -1,0 +1,108 @@
+"""Build the policy, prior and critic an :class:`SVG0Config` asks for."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import equinox as eqx
+import jax
+
+from behavior_priors.agents.svg0.config import SVG0Config
+from behavior_priors.networks import (
+    AR1HighPrior,
+    Critic,
+    FlatPolicy,
+    FlatPrior,
+    GaussianNet,
+    HierarchicalPolicy,
+    HierarchicalPrior,
+    LearnedARHighPrior,
+    LearnedHighPrior,
+    NormalHighPrior,
+)
+from behavior_priors.networks.policies import Policy
+from behavior_priors.networks.priors import Prior
+
+Array = jax.Array
+
+
+class SVG0Networks(eqx.Module):
+    """The three trained parts. ``prior`` is ``None`` for plain (entropy-regularised) RL."""
+
+    policy: Policy
+    prior: Prior | None
+    critic: Critic
+
+
+def make_networks(
+    config: SVG0Config, obs_shapes: Mapping[str, tuple[int, ...]], action_size: int, key: Array
+) -> SVG0Networks:
+    """Initialise networks for observations ``{key: shape}`` and ``action_size`` actions.
+
+    Raises ``ValueError`` if a configured observation key does not exist.
+    """
+    kp, kq, kc = jax.random.split(key, 3)
+    c = config
+    if c.policy == "flat":
+        policy = FlatPolicy(
+            c.policy_keys, obs_shapes, action_size, c.policy_hidden, kp, c.min_scale
+        )
+    else:
+        policy = HierarchicalPolicy(
+            c.high_keys,
+            c.low_keys,
+            obs_shapes,
+            action_size,
+            c.latent_dim,
+            c.policy_hidden,
+            kp,
+            c.min_scale,
+        )
+
+    prior: Prior | None
+    if c.prior == "none":
+        prior = None
+    elif c.prior == "flat":
+        prior = FlatPrior(c.prior_keys, obs_shapes, action_size, c.prior_hidden, kq, c.min_scale)
+    else:
+        kh, kl = jax.random.split(kq)
+        if c.high_prior == "learned":
+            high = LearnedHighPrior(
+                c.prior_keys, obs_shapes, c.latent_dim, c.prior_hidden, kh, c.min_scale
+            )
+        elif c.high_prior == "normal":
+            high = NormalHighPrior(c.latent_dim)
+        elif c.high_prior == "ar1":
+            high = AR1HighPrior(c.latent_dim, c.ar1_coefficient)
+        else:
+            high = LearnedARHighPrior(c.latent_dim, c.prior_hidden, kh, c.min_scale)
+        low = None
+        if c.low_level == "separate":
+            low = GaussianNet(
+                c.low_keys,
+                obs_shapes,
+                action_size,
+                c.policy_hidden,
+                kl,
+                extra_size=c.latent_dim,
+                min_scale=c.min_scale,
+            )
+        prior = HierarchicalPrior(high, low)
+
+    critic = Critic(
+        c.critic_keys,
+        obs_shapes,
+        action_size,
+        c.critic_hidden,
+        kc,
+        latent_size=c.latent_size if c.critic_uses_latent else 0,
+    )
+    return SVG0Networks(policy, prior, critic)
+
+
+def prior_low_level(networks: SVG0Networks):
+    """The prior's low level pi0^L: its own, or the policy's when the low level is shared."""
+    prior = networks.prior
+    if prior is None or not hasattr(prior, "high"):
+        raise ValueError("only a hierarchical prior has a low level")
+    return networks.policy.low if prior.low is None else prior.low

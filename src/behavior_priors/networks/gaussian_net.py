@@ -1,0 +1,73 @@
+"""The building block of every policy and prior: selected observations (+ an optional extra
+input such as the latent z) -> LayerNormMLP torso -> Gaussian head."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+
+from behavior_priors.networks.heads import GaussianHead
+from behavior_priors.networks.layers import LayerNormMLP
+from behavior_priors.networks.observations import concat_observations, flat_size, resolve_keys
+from behavior_priors.ops.distributions import DiagGaussian
+
+Array = jax.Array
+
+
+class GaussianNet(eqx.Module):
+    """``pi(. | obs[keys], extra)``: a diagonal Gaussian over ``out_size`` dimensions.
+
+    Observations are dicts ``{key: [..., *shape]}``; ``extra`` (e.g. z) is ``[*S, ..., E]`` and
+    may carry extra leading sample axes, to which the observation features are broadcast.
+    """
+
+    torso: LayerNormMLP
+    head: GaussianHead
+    keys: tuple[str, ...] = eqx.field(static=True)
+    shapes: tuple[tuple[int, ...], ...] = eqx.field(static=True)
+    extra_size: int = eqx.field(static=True)
+
+    def __init__(
+        self,
+        key_patterns: Sequence[str],
+        obs_shapes: Mapping[str, tuple[int, ...]],
+        out_size: int,
+        hidden: Sequence[int],
+        key: Array,
+        *,
+        extra_size: int = 0,
+        min_scale: float = 0.1,
+        tanh_mean: bool = True,
+    ):
+        self.keys = resolve_keys(key_patterns, obs_shapes)
+        self.shapes = tuple(tuple(obs_shapes[k]) for k in self.keys)
+        self.extra_size = int(extra_size)
+        k1, k2 = jax.random.split(key)
+        in_size = flat_size(self.keys, obs_shapes) + self.extra_size
+        self.torso = LayerNormMLP(in_size, hidden, k1)
+        self.head = GaussianHead(self.torso.out_size, out_size, k2, min_scale, tanh_mean)
+
+    def features(self, obs: Mapping[str, Array], extra: Array | None = None) -> Array:
+        """The torso's input ``[..., F (+E)]``."""
+        x = concat_observations(obs, self.keys, dict(zip(self.keys, self.shapes, strict=True)))
+        if self.extra_size:
+            if extra is None or extra.shape[-1] != self.extra_size:
+                got = None if extra is None else extra.shape
+                raise ValueError(
+                    f"this network needs an extra input of size {self.extra_size}; got {got}"
+                )
+            lead = jnp.broadcast_shapes(x.shape[:-1], extra.shape[:-1])
+            x = jnp.concatenate(
+                [
+                    jnp.broadcast_to(x, (*lead, x.shape[-1])),
+                    jnp.broadcast_to(extra, (*lead, extra.shape[-1])),
+                ],
+                axis=-1,
+            )
+        return x
+
+    def __call__(self, obs: Mapping[str, Array], extra: Array | None = None) -> DiagGaussian:
+        return self.head(self.torso(self.features(obs, extra)))

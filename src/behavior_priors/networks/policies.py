@@ -1,0 +1,169 @@
+"""Policies: flat Gaussian, and hierarchical with a Gaussian latent z (PAPER.md section 2).
+
+Actions live in the normalised box [-1, 1] (means squashed with tanh; samples may exceed it and
+are clipped by the actor before reaching the environment).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import NamedTuple
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+
+from behavior_priors.networks.gaussian_net import GaussianNet
+from behavior_priors.ops.distributions import DiagGaussian
+
+Array = jax.Array
+
+
+class PolicySample(NamedTuple):
+    """A reparameterised sample from a policy, with the distributions it came from.
+
+    Shapes for S samples at states ``[...]``: ``action [S, ..., Da]``, ``latent [S, ..., Dz]``
+    (``Dz = 0`` for flat policies), ``high`` (``None`` for flat) ``[..., Dz]``,
+    ``low`` ``[S, ..., Da]`` for hierarchical (conditioned on each z) or ``[..., Da]`` for flat.
+    """
+
+    action: Array
+    latent: Array
+    high: DiagGaussian | None
+    low: DiagGaussian
+
+
+class FlatPolicy(eqx.Module):
+    """``pi(a | x[keys])``, a diagonal Gaussian."""
+
+    net: GaussianNet
+    latent_size: int = eqx.field(static=True)
+
+    def __init__(
+        self,
+        keys: Sequence[str],
+        obs_shapes: Mapping[str, tuple[int, ...]],
+        action_size: int,
+        hidden: Sequence[int],
+        key: Array,
+        min_scale: float = 0.1,
+    ):
+        self.net = GaussianNet(keys, obs_shapes, action_size, hidden, key, min_scale=min_scale)
+        self.latent_size = 0
+
+    def __call__(self, obs: Mapping[str, Array]) -> DiagGaussian:
+        return self.net(obs)
+
+    def sample(
+        self,
+        obs: Mapping[str, Array],
+        key: Array,
+        num_samples: int,
+        stop_latent_gradient: bool = False,
+    ) -> PolicySample:
+        del stop_latent_gradient  # no latent
+        pi = self(obs)
+        a = pi.sample(key, (num_samples,))
+        return PolicySample(a, jnp.zeros((*a.shape[:-1], 0), a.dtype), None, pi)
+
+    def log_prob(
+        self,
+        obs: Mapping[str, Array],
+        action: Array,
+        latent: Array | None = None,
+        latent_sampled: Array | None = None,
+    ) -> Array:
+        """``log pi(a|x)``: ``[...]``."""
+        del latent, latent_sampled
+        return self(obs).log_prob(action)
+
+    def entropy(self, obs: Mapping[str, Array], key: Array, num_samples: int) -> Array:
+        del key, num_samples
+        return self(obs).entropy()
+
+
+class HierarchicalPolicy(eqx.Module):
+    """``pi(a|x) = int pi^H(z | x[high_keys]) pi^L(a | z, x[low_keys]) dz``.
+
+    The high level sees task information; the low level sees what it needs to act plus z, so z
+    is how the task reaches the body. The low level may be shared with the prior.
+    """
+
+    high: GaussianNet
+    low: GaussianNet
+    latent_size: int = eqx.field(static=True)
+
+    def __init__(
+        self,
+        high_keys: Sequence[str],
+        low_keys: Sequence[str],
+        obs_shapes: Mapping[str, tuple[int, ...]],
+        action_size: int,
+        latent_size: int,
+        hidden: Sequence[int],
+        key: Array,
+        min_scale: float = 0.1,
+    ):
+        if latent_size <= 0:
+            raise ValueError(f"latent_size must be positive, got {latent_size}")
+        k1, k2 = jax.random.split(key)
+        # The latent mean is not squashed: its scale is set by the KL to the high-level prior.
+        self.high = GaussianNet(
+            high_keys, obs_shapes, latent_size, hidden, k1, min_scale=min_scale, tanh_mean=False
+        )
+        self.low = GaussianNet(
+            low_keys,
+            obs_shapes,
+            action_size,
+            hidden,
+            k2,
+            extra_size=latent_size,
+            min_scale=min_scale,
+        )
+        self.latent_size = int(latent_size)
+
+    def sample(
+        self,
+        obs: Mapping[str, Array],
+        key: Array,
+        num_samples: int,
+        stop_latent_gradient: bool = False,
+    ) -> PolicySample:
+        """Sample z ~ pi^H then a ~ pi^L(.|z), both reparameterised.
+
+        ``stop_latent_gradient`` cuts the gradient path from the action back into z (and so
+        into the high level); the low level still learns from the action.
+        """
+        kz, ka = jax.random.split(key)
+        high = self.high(obs)
+        z = high.sample(kz, (num_samples,))
+        z_in = jax.lax.stop_gradient(z) if stop_latent_gradient else z
+        low = self.low(obs, z_in)
+        return PolicySample(low.sample(ka), z_in, high, low)
+
+    def log_prob(
+        self,
+        obs: Mapping[str, Array],
+        action: Array,
+        latent: Array,
+        latent_sampled: Array | None = None,
+    ) -> Array:
+        """Joint ``log pi(z, a | x)``; only ``log pi^L(a|z,x)`` where z was held, not sampled.
+
+        Shapes: ``action [..., Da]``, ``latent [..., Dz]``, ``latent_sampled [...]`` -> ``[...]``.
+        """
+        log_low = self.low(obs, latent).log_prob(action)
+        log_high = self.high(obs).log_prob(latent)
+        if latent_sampled is not None:
+            log_high = log_high * latent_sampled
+        return log_low + log_high
+
+    def entropy(self, obs: Mapping[str, Array], key: Array, num_samples: int) -> Array:
+        """Joint entropy ``H(z) + E_z H(a|z)`` of (z, a), ``[...]`` (the marginal entropy of a
+        is intractable; the joint is what the behaviour log-probabilities measure)."""
+        high = self.high(obs)
+        z = high.sample(key, (num_samples,))
+        return high.entropy() + jnp.mean(self.low(obs, z).entropy(), axis=0)
+
+
+Policy = FlatPolicy | HierarchicalPolicy

@@ -1,0 +1,42 @@
+import pytest
+
+from behavior_priors.agents.svg0 import SVG0Config
+from behavior_priors.agents.types import FIRST, LAST, MID
+from behavior_priors.envs import StepType
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        (dict(policy="flat", prior="hierarchical"), "hierarchical prior needs a hierarchical"),
+        (dict(policy="hierarchical", prior="flat"), "flat prior needs a flat policy"),
+        (dict(policy="flat", prior="flat", low_level="separate"), "only applies to a hier"),
+        (dict(policy="flat", prior="none", critic_uses_latent=True), "critic_uses_latent"),
+        (dict(policy="flat", prior="none", stop_q_grad_into_latent=True), "stop_q_grad"),
+        (dict(latent_dim=0), "latent_dim must be positive"),
+        (dict(ar1_coefficient=1.0), "ar1_coefficient"),
+        (dict(discount=0.0), "discount"),
+        (dict(kl_cost=-1.0), "kl_cost must be >= 0"),
+        (dict(num_action_samples=0), "num_action_samples must be >= 1"),
+    ],
+)
+def test_invalid_combinations_are_rejected(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        SVG0Config(**kwargs)
+
+
+def test_defaults_are_the_papers_best_variant():
+    c = SVG0Config()
+    assert (c.policy, c.prior, c.low_level, c.high_prior) == (
+        "hierarchical",
+        "hierarchical",
+        "shared",
+        "learned",
+    )
+    assert c.prior_keys == ("proprio/",) and "task/" in c.high_keys
+    assert c.latent_size == c.latent_dim
+    assert SVG0Config(policy="flat", prior="flat").latent_size == 0
+
+
+def test_step_type_values_agree_with_the_env_protocol():
+    assert (FIRST, MID, LAST) == (StepType.FIRST, StepType.MID, StepType.LAST)

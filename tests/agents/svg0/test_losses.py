@@ -1,0 +1,226 @@
+"""SVG(0) losses: gradient flow, KL values, variants under jit, distillation."""
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from behavior_priors.agents.svg0 import (
+    check_finite,
+    critic_loss,
+    init,
+    make_update_fn,
+    policy_loss,
+    prior_loss,
+    prior_low_level,
+)
+from behavior_priors.ops import gaussian_kl, hierarchical_kl_bound
+
+from .helpers import ACTION_SIZE, SHAPES, VARIANTS, random_batch, small_config
+
+KEY = jax.random.PRNGKey(0)
+
+
+def _state(config, seed=0):
+    return init(config, SHAPES, ACTION_SIZE, jax.random.PRNGKey(seed))
+
+
+def _nonzero(tree) -> bool:
+    return any(bool(jnp.any(g != 0)) for g in jax.tree.leaves(eqx.filter(tree, eqx.is_array)))
+
+
+def _spread_policy(nets, scale=1.0):
+    """Replace the policy's mean-head weights by large random ones so it differs from the prior."""
+
+    def bigger(m):
+        return scale * jax.random.normal(jax.random.PRNGKey(42), m.shape)
+
+    where = (
+        (lambda n: n.policy.net.head.loc.weight)
+        if hasattr(nets.policy, "net")
+        else (lambda n: n.policy.high.head.loc.weight)
+    )
+    return eqx.tree_at(where, nets, replace_fn=bigger)
+
+
+@pytest.mark.parametrize(
+    "variant", ["flat-prior", "hier-shared", "hier-separate", "hier-learned-ar"]
+)
+def test_prior_loss_changes_only_prior_parameters(variant):
+    config = small_config(**VARIANTS[variant])
+    nets = _spread_policy(_state(config).networks)
+    batch = random_batch(config)
+    grads = eqx.filter_grad(lambda n: prior_loss(n.prior, n.policy, batch, KEY, config)[0])(nets)
+    assert _nonzero(grads.prior)
+    assert not _nonzero(grads.policy) and not _nonzero(grads.critic)
+
+
+@pytest.mark.parametrize("variant", ["flat-prior", "hier-shared", "hier-separate"])
+def test_policy_loss_never_changes_prior_or_critic_parameters(variant):
+    config = small_config(**VARIANTS[variant])
+    nets = _state(config).networks
+    batch = random_batch(config)
+    grads = eqx.filter_grad(
+        lambda n: policy_loss(n.policy, n.critic, n.prior, batch, KEY, config)[0]
+    )(nets)
+    assert _nonzero(grads.policy)
+    assert not _nonzero(grads.prior) and not _nonzero(grads.critic)
+
+
+def test_critic_loss_changes_only_the_critic():
+    config = small_config()
+    state = _state(config)
+    batch = random_batch(config)
+    grads = eqx.filter_grad(lambda n: critic_loss(n.critic, n, batch, KEY, config)[0])(
+        state.networks
+    )
+    # `n` is passed as the target too; the Retrace targets are gradient-stopped, so only the
+    # online critic's Q(x_t, a_t) carries a gradient.
+    assert _nonzero(grads.critic)
+    assert not _nonzero(grads.policy) and not _nonzero(grads.prior)
+
+
+def test_shared_low_level_is_one_set_of_parameters():
+    config = small_config()
+    state = _state(config)
+    assert state.networks.prior.low is None
+    assert prior_low_level(state.networks) is state.networks.policy.low
+    separate = _state(small_config(low_level="separate")).networks
+    assert prior_low_level(separate) is separate.prior.low
+    # The low-level term of the bound is exactly zero under sharing.
+    _, metrics = policy_loss(
+        state.networks.policy,
+        state.networks.critic,
+        state.networks.prior,
+        random_batch(config),
+        KEY,
+        config,
+    )
+    assert float(metrics["kl/low"]) == 0.0
+
+
+@pytest.mark.parametrize("stop", [True, False])
+def test_stopping_q_gradient_into_the_latent_is_real(stop):
+    # With no KL and no entropy the policy loss is the Q term alone; the high level then gets a
+    # gradient only through z, which the option cuts.
+    config = small_config(stop_q_grad_into_latent=stop, kl_cost=0.0, entropy_cost=0.0)
+    nets = _state(config).networks
+    grads = eqx.filter_grad(
+        lambda p: policy_loss(p, nets.critic, nets.prior, random_batch(config), KEY, config)[0]
+    )(nets.policy)
+    assert _nonzero(grads.low)
+    assert _nonzero(grads.high) != stop
+
+
+def test_logged_kl_equals_the_ops_value():
+    batch = random_batch(small_config())
+    obs = batch.observation
+    k_kl = jax.random.split(KEY, 3)[1]  # the key policy_loss uses for the KL samples
+
+    flat = small_config(policy="flat", prior="flat")
+    nets = _spread_policy(_state(flat).networks)
+    _, m = policy_loss(nets.policy, nets.critic, nets.prior, batch, KEY, flat)
+    want = jnp.mean(gaussian_kl(nets.policy(obs), nets.prior(obs)))
+    np.testing.assert_allclose(m["kl/total"], want, rtol=1e-5)
+    assert float(want) > 0.01
+
+    shared = small_config()
+    nets = _spread_policy(_state(shared).networks)
+    _, m = policy_loss(nets.policy, nets.critic, nets.prior, batch, KEY, shared)
+    want = jnp.mean(gaussian_kl(nets.policy.high(obs), nets.prior.high(obs)))
+    np.testing.assert_allclose(m["kl/high"], want, rtol=1e-5)
+    np.testing.assert_allclose(m["kl/total"], want, rtol=1e-5)
+
+    sep = small_config(low_level="separate", num_kl_samples=4)
+    nets = _spread_policy(_state(sep).networks)
+    _, m = policy_loss(nets.policy, nets.critic, nets.prior, batch, KEY, sep)
+    high = nets.policy.high(obs)
+    z = high.sample(k_kl, (4,))
+    bound = hierarchical_kl_bound(
+        high, nets.prior.high(obs), nets.policy.low(obs, z), nets.prior.low(obs, z)
+    )
+    for name in ("high", "low", "total"):
+        np.testing.assert_allclose(m[f"kl/{name}"], jnp.mean(getattr(bound, name)), rtol=1e-5)
+
+
+@pytest.mark.parametrize("variant", ["flat-prior", "hier-shared"])
+def test_distillation_drives_kl_to_zero(variant):
+    # The prior sees everything the policy sees, so it can match it exactly; learning only the
+    # prior (policy and critic learning rates 0) must drive the KL towards 0.
+    keys = ("proprio/", "task/")
+    config = small_config(
+        **VARIANTS[variant],
+        prior_keys=keys,
+        policy_learning_rate=0.0,
+        critic_learning_rate=0.0,
+        prior_learning_rate=3e-3,
+    )
+    state = _state(config)
+    state = state._replace(networks=_spread_policy(state.networks))
+    batch = random_batch(config, B=8, T=4)
+    update = make_update_fn(config)
+    kls = []
+    for _ in range(300):
+        state, metrics = update(state, batch)
+        kls.append(float(metrics["losses/prior"]))
+    assert kls[0] > 0.1
+    assert kls[-1] < 0.05 * kls[0], (kls[0], kls[-1])
+
+
+@pytest.mark.parametrize("variant", sorted(VARIANTS))
+def test_every_variant_updates_without_nan_in_float32(variant):
+    config = small_config(**VARIANTS[variant], target_update_period=2)
+    state = _state(config)
+    update = make_update_fn(config)
+    batch = random_batch(config)
+    before = state.networks
+    for i in range(3):
+        state, metrics = update(state, batch)
+        check_finite(metrics, i)
+    leaves = jax.tree.leaves(eqx.filter(state, eqx.is_inexact_array))
+    assert all(x.dtype == jnp.float32 for x in leaves)
+    assert int(state.step) == 3
+    # Online networks moved; the target was copied at step 2 and differs from the online ones.
+    assert _nonzero(
+        jax.tree.map(
+            lambda a, b: a - b,
+            eqx.filter(state.networks, eqx.is_array),
+            eqx.filter(before, eqx.is_array),
+        )
+    )
+    for name in ("losses/critic", "losses/policy", "losses/prior", "kl/high", "kl/low"):
+        assert name in metrics
+
+
+def test_hard_target_update_period():
+    config = small_config(target_update_period=3, critic_learning_rate=1e-2)
+    state = _state(config)
+    update = make_update_fn(config)
+    batch = random_batch(config)
+    initial = state.target.critic.out.weight
+    for step in range(1, 7):
+        state, _ = update(state, batch)
+        same_as_online = np.array_equal(
+            state.target.critic.out.weight, state.networks.critic.out.weight
+        )
+        assert same_as_online == (step % 3 == 0), step
+        if step < 3:
+            np.testing.assert_array_equal(state.target.critic.out.weight, initial)
+
+
+def test_check_finite_names_the_bad_metric():
+    with pytest.raises(FloatingPointError, match="losses/critic"):
+        check_finite({"losses/critic": float("nan"), "kl/high": 0.0}, 7)
+
+
+def test_update_vmaps_over_seeds():
+    config = small_config()
+    states = eqx.filter_vmap(lambda k: init(config, SHAPES, ACTION_SIZE, k))(
+        jax.random.split(KEY, 3)
+    )
+    batch = random_batch(config)
+    update = eqx.filter_jit(eqx.filter_vmap(lambda s: make_update_fn(config)(s, batch)))
+    states, metrics = update(states)
+    assert metrics["losses/critic"].shape == (3,)
+    assert len(set(np.asarray(metrics["losses/critic"]).round(6).tolist())) == 3

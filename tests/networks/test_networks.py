@@ -1,0 +1,130 @@
+"""Networks: observation selection, shapes over leading axes, heads and priors."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from behavior_priors.networks import (
+    AR1HighPrior,
+    Critic,
+    FlatPolicy,
+    HierarchicalPolicy,
+    LearnedARHighPrior,
+    NormalHighPrior,
+    resolve_keys,
+)
+from behavior_priors.networks.observations import concat_observations
+
+SHAPES = {"proprio/joints": (3,), "proprio/vel": (2,), "task/target": (2, 2), "extero/range": (4,)}
+KEY = jax.random.PRNGKey(0)
+
+
+def _obs(lead=(5,), seed=0):
+    rng = np.random.default_rng(seed)
+    return {k: jnp.asarray(rng.normal(size=(*lead, *s)), jnp.float32) for k, s in SHAPES.items()}
+
+
+def test_resolve_keys_prefixes_and_exact_keys():
+    assert resolve_keys(["proprio/"], SHAPES) == ("proprio/joints", "proprio/vel")
+    assert resolve_keys(["task/target", "proprio/vel"], SHAPES) == ("proprio/vel", "task/target")
+    with pytest.raises(
+        ValueError, match=r"'task/targte' matches nothing; did you mean task/target"
+    ):
+        resolve_keys(["task/targte"], SHAPES)
+    with pytest.raises(ValueError, match="matches nothing"):
+        resolve_keys(["goal/"], SHAPES)
+    with pytest.raises(TypeError, match="sequence of strings"):
+        resolve_keys("proprio/", SHAPES)
+
+
+def test_unknown_key_is_an_error_at_construction():
+    with pytest.raises(ValueError, match="matches nothing"):
+        FlatPolicy(["proprio/", "task/goal"], SHAPES, 2, (8,), KEY)
+
+
+def test_concat_flattens_in_key_order_over_any_leading_shape():
+    obs = _obs((2, 3))
+    x = concat_observations(obs, ("proprio/vel", "task/target"), SHAPES)
+    assert x.shape == (2, 3, 6)
+    np.testing.assert_array_equal(x[..., :2], obs["proprio/vel"])
+    np.testing.assert_array_equal(x[..., 2:], obs["task/target"].reshape(2, 3, 4))
+
+
+def test_policy_reads_only_its_keys():
+    # Information asymmetry is real: changing a key the network does not read changes nothing.
+    pi = FlatPolicy(["proprio/"], SHAPES, 2, (16,), KEY)
+    obs = _obs()
+    obs2 = {**obs, "task/target": obs["task/target"] + 10.0}
+    np.testing.assert_array_equal(pi(obs).loc, pi(obs2).loc)
+    obs3 = {**obs, "proprio/vel": obs["proprio/vel"] + 1.0}
+    assert not np.allclose(pi(obs).loc, pi(obs3).loc)
+
+
+def test_heads_respect_min_scale_and_tanh_mean():
+    pi = FlatPolicy(["proprio/"], SHAPES, 3, (16,), KEY, min_scale=0.25)
+    big = {k: 1e3 * v for k, v in _obs().items()}
+    d = pi(big)
+    assert np.all(np.asarray(d.scale) >= 0.25) and np.all(np.abs(np.asarray(d.loc)) <= 1.0)
+
+
+def test_hierarchical_policy_shapes_and_joint_log_prob():
+    pi = HierarchicalPolicy(["task/", "proprio/"], ["proprio/"], SHAPES, 2, 4, (16, 8), KEY)
+    obs = _obs((5, 7))
+    s = pi.sample(obs, jax.random.PRNGKey(1), num_samples=3)
+    assert s.action.shape == (3, 5, 7, 2) and s.latent.shape == (3, 5, 7, 4)
+    lp = pi.log_prob(obs, s.action[0], s.latent[0])
+    want = pi.high(obs).log_prob(s.latent[0]) + pi.low(obs, s.latent[0]).log_prob(s.action[0])
+    np.testing.assert_allclose(lp, want, rtol=1e-6)
+    held = pi.log_prob(obs, s.action[0], s.latent[0], jnp.zeros((5, 7)))
+    np.testing.assert_allclose(held, pi.low(obs, s.latent[0]).log_prob(s.action[0]), rtol=1e-6)
+
+
+def test_low_level_needs_latent():
+    pi = HierarchicalPolicy(["task/"], ["proprio/"], SHAPES, 2, 4, (16,), KEY)
+    with pytest.raises(ValueError, match="extra input of size 4"):
+        pi.low(_obs(), None)
+
+
+def test_fixed_high_priors():
+    z_prev = jnp.asarray(np.random.default_rng(0).normal(size=(6, 3)), jnp.float32)
+    first = jnp.array([True, False, False, False, False, True])
+    ar = AR1HighPrior(3, 0.8)(None, z_prev, first)
+    np.testing.assert_allclose(ar.loc[1:5], 0.8 * z_prev[1:5], rtol=1e-6)
+    np.testing.assert_allclose(ar.scale[1:5], 0.6, rtol=1e-6)
+    np.testing.assert_array_equal(np.asarray(ar.loc)[[0, 5]], 0.0)
+    np.testing.assert_array_equal(np.asarray(ar.scale)[[0, 5]], 1.0)
+    n = NormalHighPrior(3)(None, z_prev, first)
+    assert n.loc.shape == (6, 3) and float(n.scale.min()) == 1.0
+    with pytest.raises(ValueError, match=r"\[0, 1\)"):
+        AR1HighPrior(3, 1.0)
+
+
+def test_ar1_prior_keeps_the_standard_normal_stationary():
+    # Simulate the chain z_t ~ N(a z_{t-1}, 1 - a^2) from z_0 ~ N(0, 1): marginals stay N(0, 1).
+    prior, key = AR1HighPrior(2, 0.9), jax.random.PRNGKey(3)
+    z = jax.random.normal(key, (20_000, 2))
+    for _ in range(20):
+        key, sub = jax.random.split(key)
+        z = prior(None, z, jnp.zeros(20_000, bool)).sample(sub)
+    np.testing.assert_allclose(np.std(z, 0), 1.0, atol=0.03)
+    np.testing.assert_allclose(np.mean(z, 0), 0.0, atol=0.03)
+
+
+def test_learned_ar_prior_depends_on_previous_latent_only():
+    p = LearnedARHighPrior(3, (16,), KEY)
+    z = jnp.asarray(np.random.default_rng(0).normal(size=(4, 3)), jnp.float32)
+    d = p(None, z, jnp.zeros(4, bool))
+    assert d.loc.shape == (4, 3)
+    assert not np.allclose(p(None, z[::-1], jnp.zeros(4, bool)).loc, d.loc)
+
+
+def test_critic_with_and_without_latent_broadcasts_samples():
+    obs = _obs((5,))
+    q = Critic(["proprio/", "task/"], SHAPES, 2, (16, 16), KEY)
+    assert q(obs, jnp.zeros((5, 2))).shape == (5,)
+    assert q(obs, jnp.zeros((7, 5, 2))).shape == (7, 5)
+    qz = Critic(["proprio/"], SHAPES, 2, (16,), KEY, latent_size=3)
+    assert qz(obs, jnp.zeros((7, 5, 2)), jnp.zeros((7, 5, 3))).shape == (7, 5)
+    with pytest.raises(ValueError, match="needs the latent"):
+        qz(obs, jnp.zeros((5, 2)))
