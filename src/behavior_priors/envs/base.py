@@ -57,7 +57,8 @@ class ArraySpec:
 
 @dataclass(frozen=True)
 class BoundedArraySpec(ArraySpec):
-    """A continuous action space: a box ``[minimum, maximum]`` of shape ``shape``."""
+    """A box ``[minimum, maximum]`` of shape ``shape``: continuous actions, or bounded
+    observations (adapters use the bounds for tight Gymnasium spaces)."""
 
     minimum: np.ndarray = field(default_factory=lambda: np.array(-1.0, np.float32))
     maximum: np.ndarray = field(default_factory=lambda: np.array(1.0, np.float32))
