@@ -1,0 +1,114 @@
+"""Learning curves of one or several run directories: mean and 95% interval across seeds."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from behavior_priors.training.logger import read_metrics
+
+
+def bootstrap_ci(
+    values: np.ndarray, confidence: float = 0.95, num_resamples: int = 2000, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Mean over seeds and a percentile-bootstrap confidence interval of that mean.
+
+    Args:
+      values: ``[num_seeds, num_points]``.
+
+    Returns:
+      ``(mean, low, high)``, each ``[num_points]``. With one seed, low = high = mean.
+    """
+    values = np.asarray(values, np.float64)
+    if values.ndim != 2 or values.shape[0] == 0:
+        raise ValueError(f"values must be [num_seeds, num_points], got {values.shape}")
+    mean = values.mean(0)
+    n = values.shape[0]
+    if n == 1:
+        return mean, mean.copy(), mean.copy()
+    rng = np.random.default_rng(seed)
+    idx = rng.integers(0, n, size=(num_resamples, n))
+    means = values[idx].mean(1)  # [num_resamples, num_points]
+    alpha = (1.0 - confidence) / 2
+    return mean, np.quantile(means, alpha, axis=0), np.quantile(means, 1 - alpha, axis=0)
+
+
+def load_curve(run_dir: str | Path, metric: str) -> tuple[np.ndarray, np.ndarray]:
+    """``(env_steps, values)`` of one metric in one run (lines without it are skipped)."""
+    rows = [r for r in read_metrics(run_dir) if isinstance(r.get(metric), int | float)]
+    if not rows:
+        raise KeyError(f"metric {metric!r} never logged in {run_dir}")
+    return (
+        np.array([r["env_steps"] for r in rows], np.float64),
+        np.array([r[metric] for r in rows], np.float64),
+    )
+
+
+def aggregate(run_dirs: Sequence[str | Path], metric: str, num_points: int = 100):
+    """Interpolate every run onto a common grid of env steps (up to the shortest run) and
+    return ``(steps [P], mean [P], low [P], high [P], num_seeds)``."""
+    curves = [load_curve(d, metric) for d in run_dirs]
+    end = min(s[-1] for s, _ in curves)
+    start = max(s[0] for s, _ in curves)
+    grid = np.linspace(start, end, num_points) if end > start else np.array([end])
+    values = np.stack([np.interp(grid, s, v) for s, v in curves])
+    mean, low, high = bootstrap_ci(values)
+    return grid, mean, low, high, len(curves)
+
+
+def group_runs(run_dirs: Sequence[str | Path]) -> dict[str, list[Path]]:
+    """Group run directories by label: runs named ``<label>-seed<N>`` (or ``<label>/seed<N>``)
+    share a label; any other run is its own group."""
+    groups: dict[str, list[Path]] = defaultdict(list)
+    for d in map(Path, run_dirs):
+        name = d.name
+        if "seed" in name and name.rsplit("seed", 1)[1].isdigit():
+            label = name.rsplit("seed", 1)[0].rstrip("-_") or d.parent.name
+        else:
+            label = name
+        groups[label].append(d)
+    return dict(groups)
+
+
+def plot_runs(
+    run_dirs: Sequence[str | Path],
+    out: str | Path,
+    metrics: Sequence[str] = ("charts/episode_return", "eval/episode_return"),
+    title: str | None = None,
+) -> Path:
+    """Plot each metric (one panel each) for each group of runs, mean and 95% interval."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    groups = group_runs(run_dirs)
+    fig, axes = plt.subplots(1, len(metrics), figsize=(5.5 * len(metrics), 4), squeeze=False)
+    for ax, metric in zip(axes[0], metrics, strict=True):
+        plotted = False
+        for label, dirs in sorted(groups.items()):
+            try:
+                steps, mean, low, high, n = aggregate(dirs, metric)
+            except KeyError:
+                continue
+            (line,) = ax.plot(steps, mean, label=f"{label} (n={n})")
+            ax.fill_between(steps, low, high, color=line.get_color(), alpha=0.25, linewidth=0)
+            plotted = True
+        ax.set_xlabel("environment steps")
+        ax.set_ylabel(metric)
+        ax.grid(alpha=0.3)
+        if plotted:
+            ax.legend(fontsize=8)
+        else:
+            ax.text(0.5, 0.5, f"no {metric} logged", ha="center", transform=ax.transAxes)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=100)
+    plt.close(fig)
+    return out
