@@ -65,3 +65,60 @@ def make(name: str, num_envs: int = 1, seed: int | None = None, **overrides: Any
 
 # --- Registered environments -----------------------------------------------------------------
 # Add entries below with `register(...)`, one block per family.
+
+# Native MuJoCo suite (behavior_priors.envs.mujoco): every body on every task family.
+# Multi-task entries sample one task per episode; the task id is in `task/id_onehot`.
+_MUJOCO_TASK_SETS: dict[str, tuple[str, dict[str, Any], str]] = {
+    "gtt3": (
+        ("go_to_target:0", "go_to_target:1", "go_to_target:2"),
+        {},
+        "go to one of 3 targets (task input: which one)",
+    ),
+    "movebox": (
+        ("move_box:0:0", "move_box:0:1", "move_box:1:0", "move_box:1:1"),
+        {},
+        "move one of 2 boxes to one of 2 targets",
+    ),
+    "moveheavybox": (
+        ("move_box:0:0", "move_box:0:1"),
+        {"box_mass_factor": 3.0},
+        "move a box 3x heavier than in movebox to one of 2 targets",
+    ),
+    "gather": (("gather:0:1",), {}, "push two boxes until they touch"),
+    "movebox-then-gtt": (
+        ("move_box_then_go:0:0:1", "move_box_then_go:0:1:0"),
+        {},
+        "move the box to one target, then go to the other",
+    ),
+}
+for _body in ("pointmass", "ball", "ant", "quadruped"):
+    for _suffix, (_tasks, _extra, _what) in _MUJOCO_TASK_SETS.items():
+        register(
+            f"{_body}-{_suffix}",
+            "behavior_priors.envs.mujoco.env:make_task_env",
+            f"MuJoCo {_body}: {_what}",
+            body=_body,
+            tasks=_tasks,
+            **_extra,
+        )
+
+# Grid world (behavior_priors.envs.gridworld): one task per goal cell, default goal sets.
+register(
+    "gridworld-tworooms",
+    "behavior_priors.envs.gridworld.env:make_gridworld",
+    "grid world, two rooms, 4 corner goals (task id = goal cell index)",
+    layout="tworooms",
+)
+register(
+    "gridworld-fourrooms",
+    "behavior_priors.envs.gridworld.env:make_gridworld",
+    "grid world, four rooms, 4 corner goals (task id = goal cell index)",
+    layout="fourrooms",
+)
+
+# dm_control reference tasks (optional `dmc` extra; imported only when made).
+register(
+    "dmc-ant-gtt",
+    "behavior_priors.envs.adapters.from_dm_control:ant_go_to_target",
+    "dm_control locomotion go-to-target with the Ant (needs the dmc extra)",
+)

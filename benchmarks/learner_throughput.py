@@ -1,0 +1,151 @@
+"""Learner throughput: SVG(0) updates/s and samples/s, and achieved FLOP/s against a matmul peak.
+
+Both are measured in one run on the same machine, so the ratio (achieved / peak) is meaningful
+even on a shared, noisy machine. FLOPs per update come from XLA's cost analysis of the compiled
+update.
+
+    .venv/bin/python benchmarks/learner_throughput.py [--batch-sizes 16 64 256] [--out FILE]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import time
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from behavior_priors.agents.svg0 import SVG0Config, init, make_update_fn
+from behavior_priors.agents.types import SequenceBatch
+
+# Observation layout of the point-mass go-to-one-of-3-targets task.
+OBS_SHAPES = {
+    "proprio/position": (2,),
+    "proprio/velocity": (2,),
+    "task/targets": (3, 2),
+    "task/id_onehot": (3,),
+}
+ACTION_SIZE = 2
+
+
+def synthetic_batch(config: SVG0Config, batch_size: int, T: int, seed: int = 0):
+    rng = np.random.default_rng(seed)
+    dz = config.latent_size
+
+    def f(*shape):
+        return jnp.asarray(rng.normal(size=shape), jnp.float32)
+
+    return SequenceBatch(
+        observation={k: f(batch_size, T + 1, *s) for k, s in OBS_SHAPES.items()},
+        step_type=jnp.ones((batch_size, T + 1), jnp.int32),
+        action=jnp.clip(f(batch_size, T + 1, ACTION_SIZE), -1, 1),
+        reward=f(batch_size, T + 1),
+        discount=jnp.ones((batch_size, T + 1)),
+        behaviour_log_prob=f(batch_size, T + 1),
+        latent=f(batch_size, T + 1, dz),
+        prev_latent=f(batch_size, T + 1, dz),
+        latent_sampled=jnp.ones((batch_size, T + 1)),
+        task_id=jnp.zeros((batch_size, T + 1), jnp.int32),
+    )
+
+
+def matmul_peak(n: int = 2048, repeats: int = 10) -> float:
+    """FLOP/s of a float32 n x n matmul, the practical peak of this machine for dense work."""
+    a = jax.random.normal(jax.random.PRNGKey(0), (n, n), jnp.float32)
+    mm = jax.jit(lambda x, y: x @ y)
+    mm(a, a).block_until_ready()
+    best = float("inf")
+    for _ in range(repeats):
+        t = time.perf_counter()
+        mm(a, a).block_until_ready()
+        best = min(best, time.perf_counter() - t)
+    return 2 * n**3 / best
+
+
+def measure(config: SVG0Config, batch_size: int, T: int, seconds: float) -> dict:
+    state = init(config, OBS_SHAPES, ACTION_SIZE, jax.random.PRNGKey(0))
+    batch = synthetic_batch(config, batch_size, T)
+    update = make_update_fn(config)
+    t0 = time.perf_counter()
+    state, m = update(state, batch)
+    jax.block_until_ready(m)
+    compile_s = time.perf_counter() - t0
+    flops = None
+    try:
+        lowered = jax.jit(lambda s, b: make_update_fn(config)(s, b)).lower(state, batch)
+        cost = lowered.compile().cost_analysis()
+        cost = cost[0] if isinstance(cost, list) else cost
+        flops = float(cost.get("flops", 0.0)) or None
+    except Exception:  # cost analysis is best effort across XLA versions
+        flops = None
+    n, t0 = 0, time.perf_counter()
+    while time.perf_counter() - t0 < seconds:
+        state, m = update(state, batch)
+        n += 1
+    jax.block_until_ready(m)
+    elapsed = time.perf_counter() - t0
+    ups = n / elapsed
+    return {
+        "batch_size": batch_size,
+        "sequence_length": T,
+        "updates_per_s": ups,
+        "samples_per_s": ups * batch_size * (T + 1),
+        "compile_s": compile_s,
+        "flops_per_update": flops,
+        "achieved_flops_per_s": flops * ups if flops else None,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--batch-sizes", type=int, nargs="+", default=[16, 64, 256])
+    parser.add_argument("--sequence-length", type=int, default=10)
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--out", default="benchmarks/out/learner_throughput.json")
+    args = parser.parse_args()
+
+    peak = matmul_peak()
+    variants = {
+        "hierarchical-shared (default)": SVG0Config(),
+        "flat-prior": SVG0Config(policy="flat", prior="flat"),
+    }
+    rows = []
+    for name, config in variants.items():
+        for bs in args.batch_sizes:
+            r = measure(config, bs, args.sequence_length, args.seconds)
+            r["variant"] = name
+            r["fraction_of_matmul_peak"] = (
+                r["achieved_flops_per_s"] / peak if r["achieved_flops_per_s"] else None
+            )
+            rows.append(r)
+            frac = r["fraction_of_matmul_peak"]
+            print(
+                f"{name:32s} B={bs:4d} {r['updates_per_s']:8.1f} upd/s "
+                f"{r['samples_per_s']:10.0f} samples/s "
+                f"{(r['flops_per_update'] or 0) / 1e9:7.3f} GFLOP/upd "
+                f"{(frac or 0) * 100:5.1f}% of matmul peak"
+            )
+    result = {
+        "benchmark": "learner_throughput",
+        "machine": {
+            "platform": platform.platform(),
+            "cpus": os.cpu_count(),
+            "jax": jax.__version__,
+            "backend": jax.default_backend(),
+        },
+        "matmul_peak_flops_per_s": peak,
+        "results": rows,
+    }
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=2))
+    print(f"matmul peak {peak / 1e9:.1f} GFLOP/s; wrote {out}")
+
+
+if __name__ == "__main__":
+    main()

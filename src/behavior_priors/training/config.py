@@ -1,0 +1,99 @@
+"""Configuration of a training run: the environment, the loop, and the agent."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+from behavior_priors.agents.svg0 import SVG0Config
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """One frozen dataclass that is at once the CLI, the run's config and its logged
+    hyper-parameters (CleanRL style).
+
+    Attributes:
+      env: registered environment name (``behavior-priors list``).
+      env_kwargs: overrides passed to the environment factory.
+      num_envs: B copies stepping together.
+      seed: seeds the environment, the replay sampler and every JAX key.
+      total_env_steps: stop after this many environment steps (summed over copies).
+      sequence_length: T; replay windows hold T+1 steps.
+      batch_size: windows per learner update.
+      replay_capacity: steps kept in replay (summed over copies).
+      warmup_steps: environment steps before the first update.
+      updates_per_env_step: update-to-data ratio (learner updates per environment step summed
+        over copies; e.g. 1/8 with 8 copies is one update per batched env step).
+      eval_every: environment steps between evaluations (0: only at the end).
+      eval_episodes: episodes per evaluation, run in parallel copies with the deterministic
+        (mean) policy.
+      log_every: environment steps between log lines.
+      checkpoint_every: environment steps between checkpoints (0: only at the end).
+      tensorboard: also write TensorBoard event files.
+      wandb: also log to Weights & Biases (needs ``wandb`` installed and configured).
+      agent: the SVG(0) agent.
+    """
+
+    env: str = "pointmass-gtt3"
+    env_kwargs: dict[str, Any] = field(default_factory=dict)
+    num_envs: int = 8
+    seed: int = 0
+    total_env_steps: int = 100_000
+    sequence_length: int = 10
+    batch_size: int = 32
+    replay_capacity: int = 1_000_000
+    warmup_steps: int = 2_000
+    updates_per_env_step: float = 0.125
+    eval_every: int = 10_000
+    eval_episodes: int = 8
+    log_every: int = 2_000
+    checkpoint_every: int = 20_000
+    tensorboard: bool = True
+    wandb: bool = False
+    agent: SVG0Config = field(default_factory=SVG0Config)
+
+    def __post_init__(self):
+        problems = []
+        for name in (
+            "num_envs",
+            "total_env_steps",
+            "sequence_length",
+            "batch_size",
+            "replay_capacity",
+            "eval_episodes",
+            "log_every",
+        ):
+            if getattr(self, name) < 1:
+                problems.append(f"{name} must be >= 1")
+        for name in ("warmup_steps", "eval_every", "checkpoint_every"):
+            if getattr(self, name) < 0:
+                problems.append(f"{name} must be >= 0")
+        if self.updates_per_env_step < 0:
+            problems.append("updates_per_env_step must be >= 0")
+        if self.replay_capacity < self.num_envs * (self.sequence_length + 1):
+            problems.append("replay_capacity must hold at least one window per copy")
+        if problems:
+            raise ValueError("invalid TrainConfig: " + "; ".join(problems))
+
+    def replace(self, **changes) -> TrainConfig:
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> TrainConfig:
+        """Inverse of :meth:`to_dict` (JSON turns tuples into lists; turn them back)."""
+        d = dict(d)
+        agent = d.pop("agent", {})
+        fields = {f.name: f for f in dataclasses.fields(SVG0Config)}
+        unknown = set(agent) - set(fields)
+        if unknown:
+            raise ValueError(f"unknown agent config keys {sorted(unknown)}")
+        agent = {k: tuple(v) if isinstance(v, list) else v for k, v in agent.items()}
+        unknown = set(d) - {f.name for f in dataclasses.fields(cls)}
+        if unknown:
+            raise ValueError(f"unknown train config keys {sorted(unknown)}")
+        return cls(**d, agent=SVG0Config(**agent))
