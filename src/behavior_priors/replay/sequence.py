@@ -1,0 +1,224 @@
+"""Sequence replay: each environment step stored once, windows of T+1 steps sampled uniformly.
+
+Storage is one ring per environment copy, laid out ``[capacity_per_copy, num_envs, ...]``: the B
+copies step together, so row ``r`` of every copy holds the same wall-clock step. A window is T+1
+consecutive rows of one copy, gathered with fancy indexing at sample time, so nothing is stored
+T times.
+
+Row t of a copy holds x_t, what the actor did there (action, behaviour log-prob, latents) and,
+once x_{t+1} has arrived, the reward and discount of the transition x_t -> x_{t+1}: the replay
+writes the reward and discount of timestep t+1 into row t (see
+:mod:`behavior_priors.agents.types`). A window may therefore straddle an episode boundary
+LAST -> FIRST; the row at LAST holds the true final observation (the bootstrap state for a
+time-limit truncation) and padding for action, reward and discount, which the learner masks, so
+the trace is cut there and never mixes two episodes. A window is sampleable once all its T+1
+observations and its first T rewards are written, that is when its last row is written.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from behavior_priors.agents.types import ActorExtras, SequenceBatch
+
+
+class SequenceReplay:
+    """Uniform replay of windows of ``sequence_length + 1`` steps from B parallel streams.
+
+    Args:
+      capacity_steps: environment steps kept, summed over copies (rounded down to a multiple of
+        ``num_envs``); the oldest rows are overwritten first.
+      num_envs: B, the number of copies that :meth:`add` receives at once.
+      sequence_length: T; windows hold T+1 steps.
+      observation_spec: ``{key: spec}`` with ``spec.shape`` per copy (float32 storage).
+      action_shape: per-copy action shape (``()`` for discrete actions).
+      action_dtype: storage dtype of actions (float32, or int32 for discrete).
+      latent_dim: width of z (0 for flat policies).
+      seed: seeds the sampler (a numpy ``Generator``).
+    """
+
+    def __init__(
+        self,
+        capacity_steps: int,
+        num_envs: int,
+        sequence_length: int,
+        observation_spec: Mapping[str, Any],
+        action_shape: tuple[int, ...],
+        action_dtype: Any = np.float32,
+        latent_dim: int = 0,
+        seed: int = 0,
+    ):
+        if num_envs < 1 or sequence_length < 1:
+            raise ValueError("num_envs and sequence_length must be >= 1")
+        self.num_envs = num_envs
+        self.sequence_length = sequence_length
+        self.capacity = capacity_steps // num_envs  # rows per copy
+        if self.capacity < sequence_length + 1:
+            raise ValueError(
+                f"capacity_steps={capacity_steps} holds {self.capacity} steps per copy with "
+                f"{num_envs} copies; a window needs sequence_length + 1 = {sequence_length + 1}"
+            )
+        C, N = self.capacity, num_envs
+        self._obs = {
+            k: np.zeros((C, N, *tuple(spec.shape)), np.float32)
+            for k, spec in observation_spec.items()
+        }
+        self._fields = {
+            "step_type": np.zeros((C, N), np.int8),
+            "action": np.zeros((C, N, *action_shape), action_dtype),
+            "reward": np.zeros((C, N), np.float32),
+            "discount": np.zeros((C, N), np.float32),
+            "behaviour_log_prob": np.zeros((C, N), np.float32),
+            "latent": np.zeros((C, N, latent_dim), np.float32),
+            "prev_latent": np.zeros((C, N, latent_dim), np.float32),
+            "latent_sampled": np.zeros((C, N), np.float32),
+            "task_id": np.zeros((C, N), np.int32),
+        }
+        self._next = 0  # row the next add writes
+        self._size = 0  # rows written (<= capacity)
+        self._added = 0  # adds ever made (steps per copy)
+        self._rng = np.random.default_rng(seed)
+
+    # -- writing -------------------------------------------------------------------------------
+    def add(self, timestep: Any, action: np.ndarray, extras: ActorExtras) -> None:
+        """Store x_t (``timestep``, a batched :class:`~behavior_priors.envs.TimeStep`) with the
+        action taken there ``[B, *action_shape]`` and the actor's extras (``[B, ...]`` each).
+
+        The timestep's reward and discount belong to the transition that led to it, so they are
+        written into the previous row.
+        """
+        N = self.num_envs
+        obs = timestep.observation
+        missing = set(self._obs) - set(obs)
+        if missing:
+            raise KeyError(f"observation lacks keys the replay stores: {sorted(missing)}")
+        action = np.asarray(action)
+        if action.shape != self._fields["action"].shape[1:]:
+            raise ValueError(
+                f"action shape {action.shape} does not match the replay's "
+                f"{self._fields['action'].shape[1:]} ([num_envs, *action_shape])"
+            )
+        if self._added > 0:
+            prev = (self._next - 1) % self.capacity
+            # After a LAST row comes the next episode's FIRST: not a transition, keep padding.
+            ended = self._fields["step_type"][prev] == 2  # StepType.LAST
+            self._fields["reward"][prev] = np.where(ended, 0.0, timestep.reward)
+            self._fields["discount"][prev] = np.where(ended, 0.0, timestep.discount)
+        r = self._next
+        for k, buf in self._obs.items():
+            buf[r] = obs[k]
+        f = self._fields
+        f["step_type"][r] = timestep.step_type
+        f["task_id"][r] = timestep.task_id
+        f["action"][r] = action
+        # Padding until the next timestep arrives (and for ever at a LAST row).
+        f["reward"][r] = 0.0
+        f["discount"][r] = 0.0
+        f["behaviour_log_prob"][r] = np.asarray(extras.behaviour_log_prob).reshape(N)
+        f["latent"][r] = np.asarray(extras.latent).reshape(N, -1)
+        f["prev_latent"][r] = np.asarray(extras.prev_latent).reshape(N, -1)
+        f["latent_sampled"][r] = np.asarray(extras.latent_sampled).reshape(N)
+        self._next = (r + 1) % self.capacity
+        self._size = min(self._size + 1, self.capacity)
+        self._added += 1
+
+    # -- reading -------------------------------------------------------------------------------
+    def __len__(self) -> int:
+        """Steps stored, summed over copies."""
+        return self._size * self.num_envs
+
+    def num_sampleable(self) -> int:
+        """Number of distinct windows that :meth:`sample` can return."""
+        return max(0, self._size - self.sequence_length) * self.num_envs
+
+    def sample(self, batch_size: int) -> SequenceBatch:
+        """``batch_size`` windows drawn uniformly with replacement, as numpy arrays
+        ``[batch_size, T+1, ...]`` in a :class:`SequenceBatch`."""
+        starts_per_copy = self._size - self.sequence_length
+        if starts_per_copy <= 0:
+            raise ValueError(
+                f"replay holds {self._size} steps per copy; a window needs "
+                f"{self.sequence_length + 1}. Add more steps (see num_sampleable())."
+            )
+        oldest = (self._next - self._size) % self.capacity
+        start = self._rng.integers(0, starts_per_copy, size=batch_size)
+        copy = self._rng.integers(0, self.num_envs, size=batch_size)
+        rows = (oldest + start[:, None] + np.arange(self.sequence_length + 1)) % self.capacity
+        cols = copy[:, None]
+        f = {k: v[rows, cols] for k, v in self._fields.items()}
+        f["step_type"] = f["step_type"].astype(np.int32)
+        return SequenceBatch(observation={k: v[rows, cols] for k, v in self._obs.items()}, **f)
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes held by the storage arrays."""
+        return sum(a.nbytes for a in self._obs.values()) + sum(
+            a.nbytes for a in self._fields.values()
+        )
+
+    # -- checkpointing -------------------------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        """Everything needed to continue exactly: the filled rows (in chronological order),
+        counters and the sampler's RNG state. Arrays are numpy; the dict nests only dicts."""
+        order = (self._next - self._size + np.arange(self._size)) % self.capacity
+        return {
+            "observation": {k: v[order] for k, v in self._obs.items()},
+            "fields": {k: v[order] for k, v in self._fields.items()},
+            "counters": np.array([self._size, self._added], np.int64),
+            "rng": _rng_to_array(self._rng),
+        }
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        """Restore from :meth:`state_dict`; the replay must have been built with the same
+        capacity, copies and specs (a clear error otherwise)."""
+        size, added = (int(x) for x in np.asarray(state["counters"]))
+        if size > self.capacity:
+            raise ValueError(
+                f"checkpointed replay holds {size} rows per copy, more than this replay's "
+                f"capacity {self.capacity}"
+            )
+        for name, src, dst in [
+            *(("observation/" + k, state["observation"].get(k), v) for k, v in self._obs.items()),
+            *((k, state["fields"].get(k), v) for k, v in self._fields.items()),
+        ]:
+            if src is None:
+                raise ValueError(f"checkpointed replay lacks '{name}'")
+            src = np.asarray(src)
+            if src.shape[1:] != dst.shape[1:] or src.shape[0] != size:
+                raise ValueError(
+                    f"checkpointed replay '{name}' has shape {src.shape}, expected "
+                    f"({size}, {', '.join(map(str, dst.shape[1:]))})"
+                )
+        for k, v in self._obs.items():
+            v[:size] = state["observation"][k]
+        for k, v in self._fields.items():
+            v[:size] = state["fields"][k]
+        self._size, self._added = size, added
+        self._next = size % self.capacity
+        self._rng = _rng_from_array(np.asarray(state["rng"]))
+
+
+def _rng_to_array(rng: np.random.Generator) -> np.ndarray:
+    """PCG64 state as uint64 words ``[state_hi, state_lo, inc_hi, inc_lo, has_uint32,
+    uinteger]`` (checkpoint formats store arrays, not nested Python ints)."""
+    s = rng.bit_generator.state
+    mask = (1 << 64) - 1
+    st, inc = s["state"]["state"], s["state"]["inc"]
+    return np.array(
+        [st >> 64, st & mask, inc >> 64, inc & mask, s["has_uint32"], s["uinteger"]], np.uint64
+    )
+
+
+def _rng_from_array(words: np.ndarray) -> np.random.Generator:
+    w = [int(x) for x in words]
+    bg = np.random.PCG64()
+    bg.state = {
+        "bit_generator": "PCG64",
+        "state": {"state": (w[0] << 64) | w[1], "inc": (w[2] << 64) | w[3]},
+        "has_uint32": w[4],
+        "uinteger": w[5],
+    }
+    return np.random.Generator(bg)
