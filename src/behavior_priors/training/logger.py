@@ -57,11 +57,13 @@ class MetricLogger:
     def truncate_after(self, env_steps: int) -> None:
         """Drop lines logged after ``env_steps`` (a resumed run replays those steps)."""
         self._file.close()
-        lines = [
-            ln
-            for ln in self.path.read_text().splitlines()
-            if ln and json.loads(ln)["env_steps"] <= env_steps
-        ]
+        lines = []
+        for ln in self.path.read_text().splitlines():
+            try:
+                if json.loads(ln)["env_steps"] <= env_steps:
+                    lines.append(ln)
+            except (json.JSONDecodeError, KeyError, TypeError):
+                continue  # a line cut short by a killed process
         self.path.write_text("".join(ln + "\n" for ln in lines))
         self._file = self.path.open("a")
 

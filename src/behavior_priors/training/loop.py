@@ -21,13 +21,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import equinox as eqx
 import jax
+import jax.numpy as jnp
 import numpy as np
-from behavior_priors.replay import SequenceReplay
 
 from behavior_priors.agents import svg0
-from behavior_priors.envs.base import Env
+from behavior_priors.envs.base import Env, TimeStep
 from behavior_priors.envs.registry import make
+from behavior_priors.replay import SequenceReplay
 from behavior_priors.training.config import TrainConfig
 from behavior_priors.training.episodes import EpisodeStats, EpisodeTracker
 from behavior_priors.training.evaluation import run_episodes
@@ -92,9 +94,9 @@ class Trainer:
         self.env_steps = 0
         self.updates = 0
         self.update_debt = 0.0
-        self.last_metrics: dict[str, float] = {}
         self.last_eval: dict[str, float] = {}
         self.history: list[dict[str, float]] = []
+        self._pending_metrics: Any = None
 
     # -- one environment step ------------------------------------------------------------------
     def env_step(self) -> EpisodeStats:
@@ -140,30 +142,40 @@ class Trainer:
         self,
         total_env_steps: int | None = None,
         on_log: Callable[[dict[str, float]], None] | None = None,
+        after_log: Callable[[Trainer], None] | None = None,
+        should_stop: Callable[[], bool] | None = None,
     ) -> dict[str, float]:
-        """Train until ``total_env_steps`` (default: the config's); returns the last eval."""
+        """Train until ``total_env_steps`` (default: the config's); returns the last eval.
+
+        ``on_log(line)`` receives every log line; ``after_log(trainer)`` runs right after it
+        (checkpoints go there); ``should_stop()`` is polled every step (a signal handler sets
+        it) and ends the run early, without the final evaluation.
+        """
         c = self.config
         total = c.total_env_steps if total_env_steps is None else total_env_steps
-        self._pending_metrics: Any = None
         next_log = (self.env_steps // c.log_every + 1) * c.log_every
         next_eval = ((self.env_steps // c.eval_every + 1) * c.eval_every) if c.eval_every else None
         t_last, steps_last, updates_last = time.perf_counter(), self.env_steps, self.updates
         while self.env_steps < total:
+            if should_stop is not None and should_stop():
+                return self.last_eval
             ended = self.env_step()
             self.recent_window.extend(zip(ended.returns, ended.successes, strict=True))
             self.learn()
             if self.env_steps >= next_log or self.env_steps >= total:
-                next_log += c.log_every
-                now = time.perf_counter()
-                line = self._log_line(now - t_last, steps_last, updates_last)
-                t_last, steps_last, updates_last = now, self.env_steps, self.updates
+                next_log = (self.env_steps // c.log_every + 1) * c.log_every
+                line = self._log_line(time.perf_counter() - t_last, steps_last, updates_last)
                 if next_eval is not None and self.env_steps >= next_eval:
-                    next_eval += c.eval_every
+                    next_eval = (self.env_steps // c.eval_every + 1) * c.eval_every
                     self.last_eval = self.evaluate()
                     line.update(self.last_eval)
                 self.history.append(line)
                 if on_log is not None:
                     on_log(line)
+                if after_log is not None:
+                    after_log(self)
+                # Evaluations and checkpoints are not training speed: restart the clock after.
+                t_last, steps_last, updates_last = time.perf_counter(), self.env_steps, self.updates
         if not self.history or "eval/episode_return" not in self.history[-1]:
             self.last_eval = self.evaluate()
             line = {"env_steps": self.env_steps, **self.last_eval}
@@ -171,6 +183,103 @@ class Trainer:
             if on_log is not None:
                 on_log(line)
         return self.last_eval
+
+    # -- checkpointing -------------------------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        """Everything needed to continue this run exactly, as a pytree of numpy arrays: learner
+        state, replay, environment (when it has ``get_state``), the actor's latent memory, the
+        current timestep, RNG keys, episode bookkeeping, counters and unlogged metrics."""
+        params, _ = eqx.partition(self.state, eqx.is_array)
+        ts = self.ts
+        out = {
+            "learner": [np.asarray(x) for x in jax.tree.leaves(params)],
+            "replay": self.replay.state_dict(),
+            "actor": {
+                "key": np.asarray(self.act_key),
+                "latent": np.asarray(self.actor_state.latent),
+                "steps_held": np.asarray(self.actor_state.steps_held),
+            },
+            "timestep": {
+                "step_type": ts.step_type,
+                "observation": dict(ts.observation),
+                "reward": ts.reward,
+                "discount": ts.discount,
+                "task_id": ts.task_id,
+                "info": {k: np.asarray(v) for k, v in ts.info.items()},
+            },
+            "episodes": {
+                "returns": self.tracker.returns,
+                "lengths": self.tracker.lengths,
+                "success": self.tracker.success,
+                "recent": np.array(list(self.recent_window), np.float64).reshape(-1, 2),
+            },
+            "counters": {
+                "env_steps": np.int64(self.env_steps),
+                "updates": np.int64(self.updates),
+                "update_debt": np.float64(self.update_debt),
+            },
+            "pending_metrics": {k: np.asarray(v) for k, v in (self._pending_metrics or {}).items()},
+        }
+        if hasattr(self.env, "get_state"):
+            out["env"] = self.env.get_state()
+        return out
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Inverse of :meth:`state_dict`. Raises ``ValueError`` naming what does not match
+        (a checkpoint of another agent variant, network size or environment)."""
+        params, static = eqx.partition(self.state, eqx.is_array)
+        template, treedef = jax.tree.flatten(params)
+        leaves = _as_list(state["learner"])
+        if len(leaves) != len(template):
+            raise ValueError(
+                f"checkpoint has {len(leaves)} learner arrays, this config builds "
+                f"{len(template)} (another agent variant?)"
+            )
+        for i, (a, b) in enumerate(zip(leaves, template, strict=True)):
+            if np.shape(a) != b.shape:
+                raise ValueError(
+                    f"learner array {i} has shape {np.shape(a)} in the checkpoint and "
+                    f"{b.shape} in this config (other network sizes or observation keys?)"
+                )
+        restored = [jnp.asarray(a, b.dtype) for a, b in zip(leaves, template, strict=True)]
+        self.state = eqx.combine(jax.tree.unflatten(treedef, restored), static)
+        self.replay.load_state_dict(state["replay"])
+        a = state["actor"]
+        self.act_key = jnp.asarray(a["key"], self.act_key.dtype)
+        self.actor_state = svg0.ActorState(
+            jnp.asarray(a["latent"], jnp.float32), jnp.asarray(a["steps_held"], jnp.int32)
+        )
+        t = state["timestep"]
+        self.ts = TimeStep(
+            np.asarray(t["step_type"], np.int8),
+            {k: np.asarray(v, np.float32) for k, v in t["observation"].items()},
+            np.asarray(t["reward"], np.float32),
+            np.asarray(t["discount"], np.float32),
+            np.asarray(t["task_id"], np.int32),
+            {k: np.asarray(v) for k, v in (t.get("info") or {}).items()},
+        )
+        e = state["episodes"]
+        self.tracker.returns[:] = e["returns"]
+        self.tracker.lengths[:] = e["lengths"]
+        self.tracker.success[:] = e["success"]
+        self.recent_window.clear()
+        self.recent_window.extend(
+            (float(r), bool(s)) for r, s in np.asarray(e["recent"]).reshape(-1, 2)
+        )
+        c = state["counters"]
+        self.env_steps, self.updates = int(c["env_steps"]), int(c["updates"])
+        self.update_debt = float(c["update_debt"])
+        pending = state.get("pending_metrics") or {}
+        self._pending_metrics = {k: np.asarray(v) for k, v in pending.items()} or None
+        if "env" in state and hasattr(self.env, "set_state"):
+            self.env.set_state(state["env"])
+        else:
+            # This environment cannot restore mid-episode: start fresh episodes (the replay's
+            # windows across this point see a FIRST step, which cuts the trace).
+            self.ts = self.env.reset(self.config.seed + self.env_steps)
+            self.actor_state = svg0.initial_actor_state(self.config.agent, self.config.num_envs)
+            self.tracker = EpisodeTracker(self.config.num_envs)
+            self.tracker.observe(self.ts)
 
     def _log_line(self, elapsed: float, steps_before: int, updates_before: int) -> dict:
         line: dict[str, float] = {"env_steps": self.env_steps, "perf/updates": self.updates}
@@ -189,14 +298,8 @@ class Trainer:
         return line
 
 
-def train(
-    config: TrainConfig,
-    env: Env | None = None,
-    on_log: Callable[[dict[str, float]], None] | None = None,
-) -> RunResult:
-    """Train an agent in this process (no run directory; see the CLI for logged runs)."""
-    trainer = Trainer(config, env)
-    final = trainer.run(on_log=on_log)
-    return RunResult(
-        None, trainer.env_steps, trainer.updates, final, trainer.state, trainer.history
-    )
+def _as_list(x: Any) -> list:
+    """Orbax restores a saved list as ``{"0": ..., "1": ...}``; give back the list."""
+    if isinstance(x, dict):
+        return [x[str(i)] for i in range(len(x))]
+    return list(x)

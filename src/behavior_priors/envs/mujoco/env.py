@@ -21,6 +21,7 @@ import dataclasses
 import difflib
 import logging
 import math
+import pickle
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -372,6 +373,62 @@ class MujocoTaskEnv:
                 "unstable_resets": self._unstable_resets.copy(),
             },
         )
+
+    # -- exact save and restore (checkpoints that resume mid-episode) -------------------------
+
+    _STATE_ARRAYS = (
+        "_sens",
+        "_sens_prev",
+        "_targets",
+        "_task_id",
+        "_t",
+        "_phase",
+        "_succeeded",
+        "_needs_reset",
+        "_unstable_resets",
+    )
+
+    def get_state(self) -> dict[str, np.ndarray]:
+        """Everything that determines future steps, as numpy arrays: each copy's full MuJoCo
+        state (``mj_getState`` with ``mjSTATE_INTEGRATION``: physics, controls, mocap targets and
+        the solver warm start), episode
+        bookkeeping and the generator state. :meth:`set_state` on an environment built from
+        the same config continues bit-identically."""
+        full = mujoco.mjtState.mjSTATE_INTEGRATION
+        size = mujoco.mj_stateSize(self.model, full)
+        physics = np.zeros((self.num_envs, size))
+        for i, d in enumerate(self._datas):
+            mujoco.mj_getState(self.model, d, physics[i], full)
+        state = {k: np.array(getattr(self, k)) for k in self._STATE_ARRAYS}
+        state["physics"] = physics
+        state["started"] = np.array(self._started)
+        state["rng"] = np.frombuffer(pickle.dumps(self._rng.bit_generator.state), np.uint8)
+        return state
+
+    def set_state(self, state: dict[str, np.ndarray]) -> None:
+        """Inverse of :meth:`get_state`; a clear error if it came from another model."""
+        full = mujoco.mjtState.mjSTATE_INTEGRATION
+        physics = np.asarray(state["physics"])
+        expected = (self.num_envs, mujoco.mj_stateSize(self.model, full))
+        if physics.shape != expected:
+            raise ValueError(
+                f"environment state has physics of shape {physics.shape}, this environment "
+                f"needs {expected} (another body, arena or number of copies?)"
+            )
+        for k in self._STATE_ARRAYS:
+            current = getattr(self, k)
+            value = np.asarray(state[k], current.dtype)
+            if value.shape != current.shape:
+                raise ValueError(
+                    f"environment state '{k}' has shape {value.shape}, expected {current.shape}"
+                )
+            current[...] = value
+        for i, d in enumerate(self._datas):
+            mujoco.mj_setState(self.model, d, physics[i], full)
+            # Recompute derived quantities (sensors, contacts) exactly as after a step.
+            mujoco.mj_forward(self.model, d)
+        self._started = bool(state["started"])
+        self._rng.bit_generator.state = pickle.loads(np.asarray(state["rng"], np.uint8).tobytes())
 
     def close(self) -> None:
         """Free the renderers' GL contexts (call it before exit when you rendered: with EGL,
