@@ -1,25 +1,302 @@
-"""The ``behavior-priors`` command.
+"""The ``behavior-priors`` command: train, eval, video, plot, list, demo.
 
-Sub-commands arrive with the pieces they drive (training, evaluation, transfer, plots);
-this module only wires them. ``behavior-priors --help`` lists what exists today.
+``train`` takes a preset and dotted overrides of :class:`~behavior_priors.training.config.
+TrainConfig` parsed by ``tyro`` (``--agent.kl-cost 0.1``, ``--num-envs 16``); environment options
+go through ``--env-kwargs KEY=VALUE ...``. Every sub-command has ``--help``.
 """
 
 from __future__ import annotations
 
 import argparse
+import ast
+import json
+import os
 import sys
+import time
+from pathlib import Path
+from typing import Any
 
 from behavior_priors import __version__
 
 
-def _demo(_: argparse.Namespace) -> int:
-    # The training loop is not built yet; say so rather than pretend to train.
-    print(
-        "behavior-priors demo: the demo trains the default agent (hierarchical prior with a\n"
-        "shared low level, point mass, go to one of 3 targets) once the training system lands.\n"
-        "Until then, `make test` exercises the math core (behavior_priors.ops)."
+class UsageError(Exception):
+    """A user mistake: printed as one line, exit status 2."""
+
+
+# -- train ------------------------------------------------------------------------------------
+
+
+def _train_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="behavior-priors train",
+        add_help=False,
+        description="Train an agent. Options below, then any TrainConfig override "
+        "(list them with `behavior-priors train --help-config`).",
     )
+    p.add_argument("--preset", default="demo", help="named preset (behavior-priors list presets)")
+    p.add_argument("--run-dir", type=Path, help="run directory (default runs/<preset>-seed<N>)")
+    p.add_argument("--resume", type=Path, metavar="RUN_DIR", help="continue this run")
+    p.add_argument("--checkpoint-step", type=int, help="with --resume: that checkpoint")
+    p.add_argument(
+        "--env-kwargs", nargs="+", default=[], metavar="KEY=VALUE", help="environment options"
+    )
+    p.add_argument("--no-progress", action="store_true", help="no progress display")
+    p.add_argument("-h", "--help", action="store_true")
+    p.add_argument("--help-config", action="store_true", help="list the config overrides")
+    return p
+
+
+def _literal(text: str) -> Any:
+    try:
+        return ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        return text
+
+
+def _parse_env_kwargs(items: list[str]) -> dict[str, Any]:
+    out = {}
+    for item in items:
+        key, eq, value = item.partition("=")
+        if not eq or not key:
+            raise UsageError(f"--env-kwargs expects KEY=VALUE, got {item!r}")
+        out[key] = _literal(value)
+    return out
+
+
+def build_train_config(argv: list[str]) -> tuple[Any, argparse.Namespace]:
+    """``(TrainConfig, wrapper options)`` from ``behavior-priors train`` arguments."""
+    import tyro
+
+    from behavior_priors.training.presets import get_preset
+
+    opts, rest = _train_parser().parse_known_args(argv)
+    if opts.help:
+        _train_parser().print_help()
+        print("\nConfig overrides: behavior-priors train --help-config")
+        raise SystemExit(0)
+    try:
+        base = get_preset(opts.preset)
+    except KeyError as e:
+        raise UsageError(e.args[0]) from None
+    env_kwargs = _parse_env_kwargs(opts.env_kwargs)
+    if env_kwargs:
+        base = base.replace(env_kwargs={**base.env_kwargs, **env_kwargs})
+    if opts.help_config:
+        rest = ["--help"]
+    config = tyro.cli(type(base), default=base, args=rest, prog="behavior-priors train")
+    return config, opts
+
+
+def _cmd_train(argv: list[str]) -> int:
+    from behavior_priors.training.run import Interrupted, train
+
+    config, opts = build_train_config(argv)
+    if opts.resume:
+        if argv_has_overrides(argv):
+            raise UsageError("--resume continues a run with its own config; drop the overrides")
+        run_dir = opts.resume
+        config = None
+    else:
+        run_dir = opts.run_dir or Path("runs") / f"{opts.preset}-seed{config.seed}"
+    try:
+        result = train(
+            config,
+            run_dir,
+            resume=bool(opts.resume),
+            checkpoint_step=opts.checkpoint_step,
+            progress=not opts.no_progress and sys.stderr.isatty(),
+            on_log=None if sys.stderr.isatty() and not opts.no_progress else _print_line,
+        )
+    except Interrupted as e:
+        print(e, file=sys.stderr)
+        return 128 + e.signum
+    _print_final(result.run_dir, result.env_steps, result.final_eval)
     return 0
+
+
+def argv_has_overrides(argv: list[str]) -> bool:
+    opts, rest = _train_parser().parse_known_args(argv)
+    return bool(rest or opts.env_kwargs or opts.run_dir)
+
+
+def _print_line(line: dict[str, float]) -> None:
+    keys = (
+        "perf/env_steps_per_s",
+        "charts/episode_return",
+        "charts/success_rate",
+        "eval/episode_return",
+        "eval/success_rate",
+        "kl/total",
+        "losses/critic",
+    )
+    parts = [f"{int(line['env_steps']):>9,d} steps"]
+    parts += [
+        f"{k.split('/', 1)[1] if k.startswith('charts') else k}={line[k]:.3g}"
+        for k in keys
+        if k in line
+    ]
+    print("  ".join(parts), flush=True)
+
+
+def _print_final(run_dir: Path | None, env_steps: int, final: dict[str, float]) -> None:
+    print(f"done: {env_steps:,d} env steps; run directory {run_dir}")
+    if final:
+        print(
+            "final evaluation: "
+            + ", ".join(f"{k.removeprefix('eval/')}={v:.3g}" for k, v in final.items())
+        )
+
+
+# -- eval, video, plot, list --------------------------------------------------------------------
+
+
+def _load_env(run, num_envs: int, seed: int):
+    from behavior_priors.envs.registry import make
+
+    return make(run.config.env, num_envs=num_envs, seed=seed, **run.config.env_kwargs)
+
+
+def _cmd_eval(args: argparse.Namespace) -> int:
+    from behavior_priors.training.evaluation import run_episodes
+    from behavior_priors.training.run import load
+
+    run = load(args.run_dir, args.checkpoint_step)
+    env = _load_env(run, min(args.episodes, 8), args.seed)
+    stats = run_episodes(
+        run.state.networks.policy,
+        env,
+        run.config.agent,
+        args.episodes,
+        seed=args.seed,
+        evaluation=not args.stochastic,
+        prior_of=run.state.networks if args.prior else None,
+    )
+    summary = {"env_steps": run.env_steps, "actor": "prior" if args.prior else "policy"}
+    summary.update(stats.summary())
+    out = Path(args.run_dir) / f"eval-{summary['actor']}-{run.env_steps}.json"
+    out.write_text(json.dumps(summary, indent=2))
+    print(json.dumps(summary, indent=2))
+    print(f"written to {out}")
+    return 0
+
+
+def _cmd_video(args: argparse.Namespace) -> int:
+    from behavior_priors.training.run import load
+    from behavior_priors.training.video import record, write_video
+
+    run = load(args.run_dir, args.checkpoint_step)
+    env = _load_env(run, 1, args.seed)
+    steps = args.steps or getattr(env, "episode_steps", 200)
+    frames, used, stats = record(
+        run, env, steps, seed=args.seed, use_prior=args.prior, renderer=args.renderer
+    )
+    who = "prior" if args.prior else "policy"
+    out = args.out or Path(args.run_dir) / "videos" / f"{who}-{run.env_steps}.{args.format}"
+    write_video(frames, out)
+    print(f"{who} video ({used} frames, {len(frames)} frames, return {stats['return']:.1f}): {out}")
+    return 0
+
+
+def _cmd_plot(args: argparse.Namespace) -> int:
+    from behavior_priors.training.plotting import plot_runs
+
+    dirs = [Path(d) for d in args.run_dirs]
+    for d in dirs:
+        if not (d / "metrics.jsonl").exists():
+            raise UsageError(f"{d} is not a run directory (no metrics.jsonl)")
+    out = args.out or (dirs[0] / "curves.png" if len(dirs) == 1 else dirs[0].parent / "curves.png")
+    plot_runs(dirs, out, metrics=args.metric or ("charts/episode_return", "eval/success_rate"))
+    print(f"learning curves: {out}")
+    return 0
+
+
+def _cmd_list(args: argparse.Namespace) -> int:
+    from behavior_priors.envs.mujoco import bodies, tasks
+    from behavior_priors.envs.registry import list_envs
+    from behavior_priors.training.presets import preset_names
+
+    what = args.what
+    if what in ("all", "presets"):
+        print("presets:\n  " + "\n  ".join(preset_names()))
+    if what in ("all", "envs"):
+        print("environments:")
+        for e in list_envs():
+            print(f"  {e.name:32s} {e.description}")
+    if what in ("all", "bodies"):
+        print("bodies:\n  " + "\n  ".join(bodies.BODIES))
+    if what in ("all", "tasks"):
+        print("task kinds:\n  " + "\n  ".join(k.name.lower() for k in tasks.Kind))
+    return 0
+
+
+# -- demo ---------------------------------------------------------------------------------------
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from behavior_priors.training.evaluation import random_action_stats
+    from behavior_priors.training.plotting import plot_runs
+    from behavior_priors.training.presets import get_preset
+    from behavior_priors.training.run import load, train
+    from behavior_priors.training.video import record, write_video
+
+    config = get_preset("demo")
+    if args.steps:
+        config = config.replace(total_env_steps=args.steps)
+    run_dir = args.run_dir or Path("runs") / time.strftime("demo-%Y%m%d-%H%M%S")
+    print(
+        f"behavior-priors demo: hierarchical prior with a shared low level, point mass, go to one "
+        f"of 3 targets; {config.total_env_steps:,d} env steps into {run_dir}",
+        flush=True,
+    )
+    t0 = time.time()
+    result = train(
+        config,
+        run_dir,
+        progress=sys.stderr.isatty(),
+        on_log=None if sys.stderr.isatty() else _print_line,
+    )
+    minutes = (time.time() - t0) / 60
+    curves = plot_runs(
+        [run_dir],
+        run_dir / "curves.png",
+        metrics=("charts/episode_return", "eval/success_rate", "kl/total"),
+        title="demo: gtt-pointmass-hier",
+    )
+    run = load(run_dir)
+    env = _load_env(run, 1, seed=1)
+    frames, used, _ = record(run, env, 2 * env.episode_steps, seed=1)
+    video = write_video(frames, run_dir / "policy.gif")
+    frames, _, _ = record(run, _load_env(run, 1, seed=2), env.episode_steps, seed=2, use_prior=True)
+    prior_video = write_video(frames, run_dir / "prior.gif")
+    rand = random_action_stats(
+        _load_env(run, 8, seed=3), config.eval_episodes, np.random.default_rng(3)
+    )
+    final = result.final_eval
+    summary = {
+        "env_steps": result.env_steps,
+        "minutes": round(minutes, 1),
+        "final_success_rate": final.get("eval/success_rate"),
+        "final_return": final.get("eval/episode_return"),
+        "random_success_rate": rand["success_rate"],
+        "random_return": rand["episode_return"],
+    }
+    (run_dir / "demo.json").write_text(json.dumps(summary, indent=2))
+    print(f"\ntrained {result.env_steps:,d} env steps in {minutes:.1f} min")
+    print(
+        f"final success rate {summary['final_success_rate']:.0%} (return "
+        f"{summary['final_return']:.1f}); uniformly random actions: "
+        f"{rand['success_rate']:.0%} (return {rand['episode_return']:.1f})"
+    )
+    print(f"learning curves: {curves}")
+    print(f"policy video ({used}): {video}")
+    print(f"prior acting alone: {prior_video}")
+    print(f"metrics: {run_dir / 'metrics.jsonl'}  (TensorBoard: {run_dir / 'tensorboard'})")
+    return 0
+
+
+# -- wiring ---------------------------------------------------------------------------------------
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -29,18 +306,70 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    demo = sub.add_parser("demo", help="train the default agent on the default task")
-    demo.set_defaults(func=_demo)
+    sub.add_parser("train", help="train an agent (presets, overrides, resume)", add_help=False)
+
+    def run_dir_cmd(name: str, help: str) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help)
+        p.add_argument("run_dir", type=Path)
+        p.add_argument("--checkpoint-step", type=int, help="default: the latest checkpoint")
+        p.add_argument("--seed", type=int, default=0)
+        p.add_argument("--prior", action="store_true", help="act with the prior alone")
+        return p
+
+    p = run_dir_cmd("eval", "evaluate a trained run")
+    p.add_argument("--episodes", type=int, default=20)
+    p.add_argument("--stochastic", action="store_true", help="sample instead of the means")
+    p.set_defaults(func=_cmd_eval)
+    p = run_dir_cmd("video", "video of the policy (or --prior) of a run")
+    p.add_argument("--out", type=Path, help="output .gif or .mp4 (default in the run dir)")
+    p.add_argument("--steps", type=int, help="control steps (default one episode)")
+    p.add_argument("--format", choices=("gif", "mp4"), default="gif")
+    p.add_argument("--renderer", choices=("auto", "mujoco", "schematic"), default="auto")
+    p.set_defaults(func=_cmd_video)
+    p = sub.add_parser("plot", help="learning curves of runs (mean and 95%% CI across seeds)")
+    p.add_argument("run_dirs", nargs="+")
+    p.add_argument("--out", type=Path, help="PNG path")
+    p.add_argument("--metric", action="append", help="metric to plot (repeatable)")
+    p.set_defaults(func=_cmd_plot)
+    p = sub.add_parser("list", help="presets, environments, bodies, tasks")
+    p.add_argument(
+        "what", nargs="?", default="all", choices=("all", "presets", "envs", "bodies", "tasks")
+    )
+    p.set_defaults(func=_cmd_list)
+    p = sub.add_parser("demo", help="train the default agent on the default task, show results")
+    p.add_argument("--run-dir", type=Path)
+    p.add_argument("--steps", type=int, help="env steps (default: the demo preset's)")
+    p.set_defaults(func=_cmd_demo)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    if not getattr(args, "func", None):
-        parser.print_help()
-        return 0
-    return args.func(args)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    # Headless rendering: MuJoCo reads MUJOCO_GL at import; EGL needs no display.
+    if not os.environ.get("DISPLAY"):
+        os.environ.setdefault("MUJOCO_GL", "egl")
+    try:
+        if argv and argv[0] == "train":
+            return _cmd_train(argv[1:])
+        parser = build_parser()
+        args = parser.parse_args(argv)
+        if not getattr(args, "func", None):
+            parser.print_help()
+            return 0
+        return args.func(args)
+    except UsageError as e:
+        print(f"behavior-priors: error: {e}", file=sys.stderr)
+        return 2
+    except (FileNotFoundError, FileExistsError, KeyError) as e:
+        print(f"behavior-priors: error: {e.args[0] if e.args else e}", file=sys.stderr)
+        return 2
+    except Exception as e:
+        from behavior_priors.training.checkpoint import CheckpointError
+
+        if isinstance(e, CheckpointError):
+            print(f"behavior-priors: error: {e}", file=sys.stderr)
+            return 1
+        raise
 
 
 if __name__ == "__main__":

@@ -20,6 +20,8 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 FORMAT_VERSION = 1
 log = logging.getLogger(__name__)
 
@@ -67,7 +69,8 @@ class Checkpointer:
                 self._manager.save(
                     int(step),
                     args=ocp.args.Composite(
-                        state=ocp.args.PyTreeSave(state), meta=ocp.args.JsonSave(meta)
+                        state=ocp.args.PyTreeSave(_encode_empty(state)),
+                        meta=ocp.args.JsonSave(meta),
                     ),
                 )
                 self._manager.wait_until_finished()
@@ -113,4 +116,31 @@ class Checkpointer:
                 f"checkpoint {path} has format version {meta.get('format_version')}, this "
                 f"library reads version {FORMAT_VERSION}.{hint}"
             )
-        return restored["state"], meta
+        return _decode_empty(restored["state"]), meta
+
+
+_EMPTY = "__empty_array_shape__"
+
+
+def _encode_empty(tree: Any) -> Any:
+    """Orbax refuses zero-size arrays (e.g. the latent of a flat policy, ``[..., 0]``); store
+    their shape and dtype instead and rebuild them on restore."""
+    if isinstance(tree, dict):
+        return {k: _encode_empty(v) for k, v in tree.items()}
+    if isinstance(tree, list | tuple):
+        return [_encode_empty(v) for v in tree]
+    if isinstance(tree, np.ndarray | np.generic) or hasattr(tree, "shape"):
+        arr = np.asarray(tree)
+        if arr.size == 0:
+            return {_EMPTY: np.array(arr.shape, np.int64), "dtype": np.zeros(1, arr.dtype)}
+    return tree
+
+
+def _decode_empty(tree: Any) -> Any:
+    if isinstance(tree, dict):
+        if _EMPTY in tree:
+            return np.zeros(tuple(int(x) for x in tree[_EMPTY]), np.asarray(tree["dtype"]).dtype)
+        return {k: _decode_empty(v) for k, v in tree.items()}
+    if isinstance(tree, list | tuple):
+        return [_decode_empty(v) for v in tree]
+    return tree

@@ -11,6 +11,7 @@ from behavior_priors.agents.svg0.actor import (
     ActorState,
     initial_actor_state,
     select_action,
+    select_prior_action,
     to_env_action,
 )
 from behavior_priors.agents.svg0.config import SVG0Config
@@ -45,6 +46,7 @@ __all__ = [
     "prior_loss",
     "prior_low_level",
     "select_action",
+    "select_prior_action",
     "to_env_action",
     "update",
 ]

@@ -15,6 +15,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from behavior_priors.agents.svg0.config import SVG0Config
+from behavior_priors.agents.svg0.networks import SVG0Networks, prior_low_level
 from behavior_priors.agents.types import ActorExtras
 from behavior_priors.networks import FlatPolicy
 from behavior_priors.networks.policies import Policy
@@ -81,6 +82,38 @@ def select_action(
     log_prob = low.log_prob(a) + resample * high.log_prob(z)
     extras = ActorExtras(log_prob, z, prev, resample.astype(jnp.float32))
     return a, extras, ActorState(z, held + 1)
+
+
+def select_prior_action(
+    networks: SVG0Networks,
+    obs: Mapping[str, Array],
+    first: Array,
+    state: ActorState,
+    key: Array,
+    config: SVG0Config,
+    evaluation: bool = False,
+) -> tuple[Array, ActorState]:
+    """Act with the behaviour prior alone: ``a ~ pi0(.|x^D)`` for a flat prior; for a
+    hierarchical one ``z ~ pi0^H(.|x^D, z_{t-1})`` (held ``latent_hold_steps`` steps) and
+    ``a ~ pi0^L(.|z, x)``, the policy's low level when it is shared. Shows what behaviour the
+    prior has distilled (it cannot see the task). Returns ``(action [B, Da], new state)``."""
+    prior = networks.prior
+    if prior is None:
+        raise ValueError("this agent has no prior (prior='none') to act with")
+    first = jnp.asarray(first, bool)
+    k_z, k_a = jax.random.split(key)
+    if not hasattr(prior, "high"):  # flat prior
+        pi0 = prior(obs)
+        return (pi0.mode() if evaluation else pi0.sample(k_a)), state
+    prev = jnp.where(first[:, None], 0.0, state.latent)
+    held = jnp.where(first, 0, state.steps_held)
+    resample = (held % config.latent_hold_steps) == 0
+    high = prior.high(obs, prev, first)
+    z_new = high.mode() if evaluation else high.sample(k_z)
+    z = jnp.where(resample[:, None], z_new, prev)
+    low = prior_low_level(networks)(obs, z)
+    a = low.mode() if evaluation else low.sample(k_a)
+    return a, ActorState(z, held + 1)
 
 
 def to_env_action(

@@ -11,8 +11,9 @@ import math
 from dataclasses import dataclass
 
 import mujoco
+import numpy as np
 
-from behavior_priors.envs.mujoco.bodies import FLOOR_BITS, SOLID_BITS
+from behavior_priors.envs.mujoco.bodies import BOX_BITS, FLOOR_BITS, SOLID_BITS
 
 _G = mujoco.mjtGeom
 _S = mujoco.mjtSensor
@@ -106,8 +107,12 @@ def build_arena(
     )
     thick = 0.1 * layout.wall_height
     for i, (x, y) in enumerate(((1, 0), (-1, 0), (0, 1), (0, -1))):
+        # Each wall collides as a plane (a half-space) through its inner face, facing the
+        # arena: the same surface as the box it is drawn as for anything inside the arena,
+        # but one cheap plane test per geom instead of box tests whose bounding spheres
+        # (the wall's half-length) cover most of the arena. The box is visual only.
         world.add_geom(
-            name=f"wall_{i}",
+            name=f"wall_{i}_visual",
             type=_G.mjGEOM_BOX,
             pos=[x * (h + thick), y * (h + thick), 0.5 * layout.wall_height],
             size=[
@@ -116,6 +121,20 @@ def build_arena(
                 0.5 * layout.wall_height,
             ],
             rgba=[0.5, 0.5, 0.55, 1],
+            contype=0,
+            conaffinity=0,
+        )
+        normal = np.array([-x, -y, 0.0])
+        quat = np.zeros(4)
+        mujoco.mju_quatZ2Vec(quat, normal)  # a plane's normal is its local z axis
+        world.add_geom(
+            name=f"wall_{i}",
+            type=_G.mjGEOM_PLANE,
+            pos=[x * h, y * h, 0.5 * layout.wall_height],
+            quat=quat,
+            size=[h, 0.5 * layout.wall_height, 0.1],
+            group=3,  # hidden: the visual box draws the wall
+            rgba=[0, 0, 0, 0],
             contype=SOLID_BITS,
             conaffinity=SOLID_BITS,
         )
@@ -139,8 +158,8 @@ def build_arena(
             size=[layout.box_half] * 3,
             mass=layout.box_mass,
             rgba=[0.65, 0.5, 0.3, 1],
-            contype=SOLID_BITS,
-            conaffinity=SOLID_BITS,
+            contype=SOLID_BITS | BOX_BITS,
+            conaffinity=SOLID_BITS | BOX_BITS,
         )
         spec.add_sensor(
             name=f"box_{m}_pos", type=_S.mjSENS_FRAMEPOS, objtype=_O.mjOBJ_BODY, objname=f"box_{m}"

@@ -446,6 +446,28 @@ class MujocoTaskEnv:
         """[B] int32: the task each copy is running now."""
         return self._task_id.copy()
 
+    def snapshot(self, index: int = 0) -> dict[str, np.ndarray | float | str]:
+        """World-frame positions of copy ``index`` for schematic (top-down) drawings that need
+        no OpenGL: ``body_xy`` [2], ``heading`` (rad), ``targets`` [K, 2], ``boxes`` [M, 2],
+        ``half_size``, ``target_radius``, ``box_half``, ``body_scale`` and the ``task`` name."""
+        if not 0 <= index < self.num_envs:
+            raise IndexError(f"index {index} out of range for {self.num_envs} copies")
+        d = self._datas[index]
+        root = d.qpos[self._root_qpos : self._root_qpos + 2]
+        xaxis = self._sens[index][self._root_xaxis]
+        boxes = [d.qpos[a : a + 2].copy() for a in self._box_qpos]
+        return {
+            "body_xy": np.array(root, np.float64),
+            "heading": float(math.atan2(xaxis[1], xaxis[0])),
+            "targets": self._targets[index].copy(),
+            "boxes": np.array(boxes, np.float64).reshape(-1, 2),
+            "half_size": float(self.layout.half_size),
+            "target_radius": float(self.layout.target_radius),
+            "box_half": float(self.layout.box_half),
+            "body_scale": float(self.body.scale),
+            "task": self.task_names[int(self._task_id[index])],
+        }
+
     def render(
         self, index: int = 0, camera: str = "track", width: int = 320, height: int = 240
     ) -> np.ndarray:

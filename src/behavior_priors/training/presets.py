@@ -1,0 +1,96 @@
+"""Named training presets: ``<task>-<body>-<method>``, e.g. ``gtt-pointmass-hier``.
+
+Methods (PAPER.md sections 1-2):
+
+* ``hier``: hierarchical policy and prior, low level shared, learned high-level prior that sees
+  only proprioception (the paper's best variant; the demo);
+* ``hier-separate``: the same with a separate low-level prior;
+* ``flat``: flat policy and flat prior with information asymmetry (prior sees proprioception);
+* ``flat-full``: flat prior that sees everything the policy sees (no asymmetry);
+* ``noprior``: flat policy, no prior (entropy-regularised SVG(0)).
+
+Tasks: ``gtt`` (go to one of 3 targets), ``gtt1`` (one target: an easy sanity task),
+``movebox`` (move one of 2 boxes to one of 2 targets). Bodies: ``pointmass``, ``ball``, ``ant``,
+``quadruped``. ``demo`` is ``gtt-pointmass-hier``.
+"""
+
+from __future__ import annotations
+
+import difflib
+from typing import Any
+
+from behavior_priors.agents.svg0 import SVG0Config
+from behavior_priors.training.config import TrainConfig
+
+METHODS: dict[str, dict[str, Any]] = {
+    "hier": {},
+    "hier-separate": {"low_level": "separate"},
+    "flat": {"policy": "flat", "prior": "flat"},
+    "flat-full": {"policy": "flat", "prior": "flat", "prior_keys": ("proprio/", "task/")},
+    "noprior": {"policy": "flat", "prior": "none"},
+}
+
+# Settings that learn on a 2-core CPU within minutes for small bodies (see docs/training.md for
+# how they were chosen); larger bodies get more steps.
+_AGENT_BASE: dict[str, Any] = dict(
+    policy_hidden=(64, 64),
+    prior_hidden=(64, 64),
+    critic_hidden=(128, 128),
+    latent_dim=4,
+    policy_learning_rate=3e-4,
+    critic_learning_rate=3e-4,
+    prior_learning_rate=3e-4,
+    kl_cost=0.01,
+    num_action_samples=4,
+)
+_TRAIN_BASE: dict[str, Any] = dict(
+    num_envs=8,
+    batch_size=32,
+    sequence_length=8,
+    updates_per_env_step=0.125,
+    warmup_steps=2_000,
+    eval_every=10_000,
+    eval_episodes=16,
+    log_every=2_000,
+    checkpoint_every=20_000,
+)
+TASKS: dict[str, tuple[str, dict[str, Any]]] = {
+    "gtt": ("gtt3", {}),
+    "gtt1": ("gtt3", {"tasks": ("go_to_target:0",)}),
+    "movebox": ("movebox", {}),
+}
+BODIES: dict[str, int] = {  # env steps per run
+    "pointmass": 100_000,
+    "ball": 150_000,
+    "ant": 500_000,
+    "quadruped": 500_000,
+}
+
+
+def _build(task: str, body: str, method: str) -> TrainConfig:
+    suffix, env_kwargs = TASKS[task]
+    agent = SVG0Config(**{**_AGENT_BASE, **METHODS[method]})
+    return TrainConfig(
+        env=f"{body}-{suffix}",
+        env_kwargs=dict(env_kwargs),
+        total_env_steps=BODIES[body],
+        agent=agent,
+        **_TRAIN_BASE,
+    )
+
+
+def preset_names() -> list[str]:
+    names = [f"{t}-{b}-{m}" for t in TASKS for b in BODIES for m in METHODS]
+    return ["demo", *names]
+
+
+def get_preset(name: str) -> TrainConfig:
+    """The :class:`TrainConfig` of a preset; ``KeyError`` with suggestions if unknown."""
+    if name == "demo":
+        name = "gtt-pointmass-hier"
+    parts = name.split("-", 2)
+    if len(parts) == 3 and parts[0] in TASKS and parts[1] in BODIES and parts[2] in METHODS:
+        return _build(*parts)
+    close = difflib.get_close_matches(name, preset_names(), n=3, cutoff=0.5)
+    hint = f"; did you mean {', '.join(close)}?" if close else ""
+    raise KeyError(f"unknown preset {name!r}{hint} (see `behavior-priors list presets`)")
