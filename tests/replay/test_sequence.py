@@ -97,7 +97,7 @@ def test_windows_are_consecutive_steps_of_one_copy_with_next_step_rewards():
 
 
 def test_episode_boundaries_cut_the_trace_and_truncation_keeps_the_final_observation():
-    replay, data = filled()
+    replay, _ = filled()
     batch = replay.sample(512)
     crossing = 0
     for b in range(512):
@@ -136,7 +136,7 @@ def test_memory_is_close_to_the_raw_bytes_of_one_copy_of_each_step():
 
 
 def test_state_dict_round_trip_continues_identically():
-    replay, data = filled(capacity_steps=N * 12, steps=40, seed=3)
+    replay, _ = filled(capacity_steps=N * 12, steps=40, seed=3)
     state = replay.state_dict()
     copy = SequenceReplay(N * 12, N, T, SPEC, (2,), latent_dim=DZ, seed=99)
     copy.load_state_dict(state)

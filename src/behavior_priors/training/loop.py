@@ -14,6 +14,7 @@ Synchronous and deterministic: the same config and seed give the same numbers.
 
 from __future__ import annotations
 
+import functools
 import time
 from collections import deque
 from collections.abc import Callable
@@ -75,7 +76,7 @@ class Trainer:
         self.state = svg0.init(c.agent, self.obs_shapes, action_size, k_init)
         self.update_fn = svg0.make_update_fn(c.agent)
         agent = c.agent
-        self._act = jax.jit(lambda p, o, f, s, k: svg0.select_action(p, o, f, s, k, agent))
+        self._act = _jitted_actor(agent)
         self.replay = SequenceReplay(
             capacity_steps=c.replay_capacity,
             num_envs=c.num_envs,
@@ -303,3 +304,9 @@ def _as_list(x: Any) -> list:
     if isinstance(x, dict):
         return [x[str(i)] for i in range(len(x))]
     return list(x)
+
+
+@functools.lru_cache(maxsize=16)
+def _jitted_actor(agent: svg0.SVG0Config):
+    # Cached per config: trainers in one process (seeds, tests) share the compiled function.
+    return jax.jit(lambda p, o, f, s, k: svg0.select_action(p, o, f, s, k, agent))

@@ -3,6 +3,7 @@
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 
 from behavior_priors.agents.svg0 import (
     init,
@@ -85,3 +86,44 @@ def test_to_env_action_clips_and_rescales():
     a = np.array([[-2.0, 0.0], [0.5, 3.0]])
     out = to_env_action(a, np.array([0.0, -2.0]), np.array([1.0, 2.0]))
     np.testing.assert_allclose(out, [[0.0, 0.0], [0.75, 2.0]])
+
+
+def test_prior_acts_with_its_high_level_and_the_shared_low_level():
+    from behavior_priors.agents.svg0 import select_prior_action
+    from behavior_priors.agents.svg0.networks import make_networks
+
+    config = small_config()
+    nets = make_networks(config, SHAPES, ACTION_SIZE, jax.random.PRNGKey(0))
+    obs = {
+        k: jnp.asarray(np.random.default_rng(1).normal(size=(4, *s)), jnp.float32)
+        for k, s in SHAPES.items()
+    }
+    first = jnp.array([True, False, True, False])
+    state = initial_actor_state(config, 4)
+    a, new = select_prior_action(nets, obs, first, state, jax.random.PRNGKey(1), config, True)
+    # Deterministic: z is the mean of pi0^H(z | x^D), a the mean of the shared pi^L(a | z, x).
+    z = nets.prior.high(obs, state.latent, first).loc
+    np.testing.assert_allclose(new.latent, z, atol=1e-6)
+    np.testing.assert_allclose(a, nets.policy.low(obs, z).mode(), atol=1e-6)
+    # The prior does not see the task: changing task inputs leaves its z unchanged.
+    other = {**obs, "task/target": obs["task/target"] + 5.0}
+    _, new2 = select_prior_action(nets, other, first, state, jax.random.PRNGKey(1), config, True)
+    np.testing.assert_allclose(new2.latent, new.latent, atol=1e-6)
+
+
+def test_acting_with_no_prior_is_a_clear_error():
+    from behavior_priors.agents.svg0 import select_prior_action
+    from behavior_priors.agents.svg0.networks import make_networks
+
+    config = small_config(policy="flat", prior="none")
+    nets = make_networks(config, SHAPES, ACTION_SIZE, jax.random.PRNGKey(0))
+    obs = {k: jnp.zeros((2, *s)) for k, s in SHAPES.items()}
+    with pytest.raises(ValueError, match="no prior"):
+        select_prior_action(
+            nets,
+            obs,
+            jnp.ones(2, bool),
+            initial_actor_state(config, 2),
+            jax.random.PRNGKey(0),
+            config,
+        )

@@ -7,6 +7,7 @@ policy uses the online critic and the target prior), then applied with separate 
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Mapping
 from typing import Any, NamedTuple
@@ -116,8 +117,10 @@ def update(
     return new_state, metrics
 
 
+@functools.lru_cache(maxsize=16)
 def make_update_fn(config: SVG0Config):
-    """``update(state, batch) -> (state, metrics)``, jitted, with ``config`` baked in."""
+    """``update(state, batch) -> (state, metrics)``, jitted, with ``config`` baked in. Cached
+    per config, so runs with the same agent config in one process share the compiled code."""
 
     def _update(state: TrainState, batch: SequenceBatch):
         return update(config, state, batch)

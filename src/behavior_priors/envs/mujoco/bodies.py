@@ -284,8 +284,13 @@ class Ant(Body):
       segment is never the deepest geom: its outer end is the start of the lower leg, and with
       hip yaw within +-30 degrees its inner end is, for every direction, at least 1.5 cm
       behind the torso sphere or the lower leg. A box's edge or corner can still reach it.
-    * the segments inside the torso (``*_leg``) never collide: they are covered by the torso
+    * the torso's leg stubs (geoms ``*_leg``) never collide: they are covered by the torso
       sphere and the hip segment's inner end up to 8 mm.
+
+    Joint damping is integrated explicitly (MuJoCo's ``eulerdamp`` off, which otherwise
+    factorizes ``M + h D`` a second time every step): with damping 1 N m s and armature
+    1 kg m^2, ``h * damping / inertia`` is at most 0.005 at h = 5 ms, so explicit damping is
+    stable with a 400x margin and differs from the implicit update by about 2.5e-5 per step.
     """
 
     name: str = "ant"
@@ -297,6 +302,7 @@ class Ant(Body):
     gear: float = 150.0
 
     def build(self, spec: mujoco.MjSpec) -> None:
+        spec.option.disableflags |= mujoco.mjtDisableBit.mjDSBL_EULERDAMP
         torso = self._torso(spec)
         torso.add_freejoint(name="root")
         geom = {
@@ -318,15 +324,17 @@ class Ant(Body):
         }
         for leg, ((sx, sy), ankle_axis, ankle_range) in legs.items():
             d = np.array([0.2 * sx, 0.2 * sy, 0.0])
-            upper = torso.add_body(name=f"{leg}_leg")
-            upper.add_geom(
+            # Gym's Ant puts this segment in a jointless body of its own; it is welded to the
+            # torso either way, so here it is a geom of the torso (the same rigid body).
+            torso.add_geom(
+                name=f"{leg}_leg",
                 type=_G.mjGEOM_CAPSULE,
                 size=[0.08, 0, 0],
                 fromto=[0, 0, 0, *d],
                 contype=touches_none,
                 **geom,
             )
-            aux = upper.add_body(name=f"{leg}_aux", pos=d)
+            aux = torso.add_body(name=f"{leg}_aux", pos=d)
             aux.add_joint(
                 name=f"{leg}_hip",
                 type=_J.mjJNT_HINGE,

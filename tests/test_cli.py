@@ -1,0 +1,161 @@
+"""The ``behavior-priors`` command: errors with suggestions, SIGKILL and resume, eval/video/plot."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from behavior_priors.cli import main
+from behavior_priors.training.checkpoint import Checkpointer
+from behavior_priors.training.logger import read_metrics
+
+TINY_ARGS = [
+    "--preset",
+    "gtt1-pointmass-hier",
+    "--env-kwargs",
+    "episode_seconds=1.0",
+    "--num-envs",
+    "2",
+    "--sequence-length",
+    "4",
+    "--batch-size",
+    "8",
+    "--warmup-steps",
+    "40",
+    "--updates-per-env-step",
+    "0.5",
+    "--log-every",
+    "40",
+    "--eval-every",
+    "0",
+    "--eval-episodes",
+    "2",
+    "--no-tensorboard",
+    "--agent.policy-hidden",
+    "16",
+    "--agent.prior-hidden",
+    "16",
+    "--agent.critic-hidden",
+    "16",
+    "--agent.latent-dim",
+    "2",
+    "--agent.num-action-samples",
+    "2",
+]
+
+
+def test_unknown_preset_suggests_names(capsys):
+    assert main(["train", "--preset", "gtt-pointmas-hier"]) == 2
+    err = capsys.readouterr().err
+    assert "unknown preset 'gtt-pointmas-hier'" in err and "gtt-pointmass-hier" in err
+
+
+def test_unknown_override_and_bad_value_suggest_fixes(capsys):
+    with pytest.raises(SystemExit) as e:
+        main(["train", "--agent.kl-cots", "0.1"])
+    assert e.value.code != 0
+    assert "--agent.kl-cost" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["train", "--agent.prior", "hierarchcal"])
+    assert "hierarchical" in capsys.readouterr().err
+    assert main(["train", "--env-kwargs", "episode_seconds"]) == 2
+    assert "KEY=VALUE" in capsys.readouterr().err
+
+
+def test_invalid_combination_is_rejected_before_training(capsys):
+    with pytest.raises((SystemExit, ValueError)) as e:
+        main(["train", "--agent.policy", "flat"])  # the demo's prior is hierarchical
+    text = str(e.value) + capsys.readouterr().err
+    words = " ".join(w for w in text.split() if w != "│")  # tyro draws a wrapped box
+    assert "a hierarchical prior needs a hierarchical policy" in words
+
+
+def test_list_names_presets_envs_bodies_and_tasks(capsys):
+    assert main(["list"]) == 0
+    out = capsys.readouterr().out
+    for name in ("gtt-pointmass-hier", "ant-movebox", "quadruped", "move_box_then_go"):
+        assert name in out
+
+
+def _wait_for(predicate, timeout, proc):
+    end = time.time() + timeout
+    while time.time() < end:
+        if predicate():
+            return
+        if proc.poll() is not None:
+            raise AssertionError(f"training exited early:\n{proc.stderr.read()}")
+        time.sleep(0.2)
+    raise AssertionError("timed out")
+
+
+def test_sigkill_mid_run_loses_only_the_steps_after_the_last_checkpoint(tmp_path):
+    run_dir = tmp_path / "run"
+    cmd = [sys.executable, "-m", "behavior_priors.cli", "train", *TINY_ARGS]
+    cmd += ["--total-env-steps", "400", "--checkpoint-every", "80", "--run-dir", str(run_dir)]
+    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    ckpts = Checkpointer(run_dir / "checkpoints")
+    try:
+        _wait_for(lambda: (ckpts.latest_step() or 0) >= 160, 240, proc)
+        os.kill(proc.pid, signal.SIGKILL)  # no handler runs, nothing is flushed
+        proc.wait(30)
+    finally:
+        proc.kill()
+    saved = ckpts.latest_step()
+    assert 160 <= saved < 400
+    before = [ln for ln in read_metrics(run_dir) if ln["env_steps"] <= saved]
+    # Resume from the command line; the run completes and keeps what was logged before.
+    result = subprocess.run(
+        [sys.executable, "-m", "behavior_priors.cli", "train", "--resume", str(run_dir)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=400,
+    )
+    assert result.returncode == 0, result.stderr
+    after = read_metrics(run_dir)
+    steps = [
+        ln["env_steps"] for ln in after if "charts/episode_return" in ln or "perf/updates" in ln
+    ]
+    assert steps == sorted(set(steps)) and steps[-1] == 400  # no duplicate, no gap at the end
+    assert after[: len(before)] == before
+    assert json.loads((run_dir / "final_eval.json").read_text())["env_steps"] == 400
+
+
+def test_resume_with_overrides_is_refused(tmp_path, capsys):
+    assert main(["train", "--resume", str(tmp_path), "--seed", "3"]) == 2
+    assert "own config" in capsys.readouterr().err
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    run_dir = tmp_path_factory.mktemp("cli") / "run"
+    args = ["train", *TINY_ARGS, "--total-env-steps", "120", "--no-progress"]
+    assert main([*args, "--run-dir", str(run_dir)]) == 0
+    return run_dir
+
+
+def test_eval_video_and_plot_of_a_trained_run(trained, capsys):
+    run_dir: Path = trained
+    assert main(["eval", str(run_dir), "--episodes", "2"]) == 0
+    summary = json.loads((run_dir / "eval-policy-120.json").read_text())
+    assert summary["episodes"] == 2 and 0 <= summary["success_rate"] <= 1
+    assert main(["eval", str(run_dir), "--episodes", "2", "--prior"]) == 0
+    out = run_dir / "v.gif"
+    args = ["video", str(run_dir), "--steps", "5", "--renderer", "schematic", "--out", str(out)]
+    assert main(args) == 0
+    import imageio.v2 as imageio
+
+    frames = imageio.mimread(out)
+    assert len(frames) == 6 and frames[0].ndim == 3
+    assert main(["video", str(run_dir), "--prior", "--steps", "3", "--renderer", "schematic"]) == 0
+    assert (run_dir / "videos" / "prior-120.gif").exists()
+    assert main(["plot", str(run_dir), "--out", str(run_dir / "c.png")]) == 0
+    assert (run_dir / "c.png").stat().st_size > 1000
+    assert main(["plot", str(run_dir / "missing")]) == 2
+    assert main(["eval", str(run_dir / "missing")]) == 2
