@@ -18,7 +18,8 @@ class Critic(eqx.Module):
     """``Q(x[keys], [z,] a) -> [...]``; a LayerNormMLP torso and a linear output.
 
     ``obs`` entries are ``[..., *shape]``; ``action`` (and ``latent``) may carry extra leading
-    sample axes ``[*S, ..., D]``, to which the observation features are broadcast.
+    sample axes ``[*S, ..., D]``, to which the observation features are broadcast. Actions are
+    clipped to the normalised box [-1, 1] first, as the environment does.
     """
 
     torso: LayerNormMLP
@@ -48,7 +49,9 @@ class Critic(eqx.Module):
         self, obs: Mapping[str, Array], action: Array, latent: Array | None = None
     ) -> Array:
         x = concat_observations(obs, self.keys, dict(zip(self.keys, self.shapes, strict=True)))
-        parts = [action]
+        # The environment executes the action clipped to the normalised box, so Q(x, a) is
+        # Q(x, clip(a)); without this the critic extrapolates outside the box.
+        parts = [jnp.clip(action, -1.0, 1.0)]
         if self.latent_size:
             if latent is None:
                 raise ValueError("this critic is Q(x, z, a) and needs the latent")

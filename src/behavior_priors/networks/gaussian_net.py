@@ -16,6 +16,9 @@ from behavior_priors.ops.distributions import DiagGaussian
 
 Array = jax.Array
 
+# Upper bound of the scale of Gaussians over normalised actions in [-1, 1].
+ACTION_MAX_SCALE = 1.0
+
 
 class GaussianNet(eqx.Module):
     """``pi(. | obs[keys], extra)``: a diagonal Gaussian over ``out_size`` dimensions.
@@ -48,7 +51,11 @@ class GaussianNet(eqx.Module):
         k1, k2 = jax.random.split(key)
         in_size = flat_size(self.keys, obs_shapes) + self.extra_size
         self.torso = LayerNormMLP(in_size, hidden, k1)
-        self.head = GaussianHead(self.torso.out_size, out_size, k2, min_scale, tanh_mean)
+        # Action heads (tanh means, actions in [-1, 1]) bound their scale; see GaussianHead.
+        max_scale = ACTION_MAX_SCALE if tanh_mean else None
+        self.head = GaussianHead(
+            self.torso.out_size, out_size, k2, min_scale, tanh_mean, max_scale=max_scale
+        )
 
     def features(self, obs: Mapping[str, Array], extra: Array | None = None) -> Array:
         """The torso's input ``[..., F (+E)]``."""
