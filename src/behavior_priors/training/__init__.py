@@ -1,0 +1,19 @@
+"""Training: the run loop, run directories (logs, checkpoints, resume), evaluation, plots,
+videos and presets. See ``docs/training.md``."""
+
+from behavior_priors.training.config import TrainConfig
+from behavior_priors.training.loop import RunResult, Trainer
+from behavior_priors.training.presets import get_preset, preset_names
+from behavior_priors.training.run import LoadedRun, Policy, load, train
+
+__all__ = [
+    "LoadedRun",
+    "Policy",
+    "RunResult",
+    "TrainConfig",
+    "Trainer",
+    "get_preset",
+    "load",
+    "preset_names",
+    "train",
+]
