@@ -35,32 +35,37 @@ METHODS: dict[str, dict[str, Any]] = {
 _AGENT_BASE: dict[str, Any] = dict(
     policy_hidden=(64, 64),
     prior_hidden=(64, 64),
-    critic_hidden=(128, 128),
+    critic_hidden=(64, 64),
     latent_dim=4,
-    policy_learning_rate=3e-4,
-    critic_learning_rate=3e-4,
-    prior_learning_rate=3e-4,
+    policy_learning_rate=1e-3,
+    critic_learning_rate=1e-3,
+    prior_learning_rate=1e-3,
     kl_cost=0.01,
+    entropy_cost=0.0,
     num_action_samples=4,
 )
 _TRAIN_BASE: dict[str, Any] = dict(
     num_envs=8,
     batch_size=32,
-    sequence_length=8,
+    sequence_length=10,
     updates_per_env_step=0.125,
     warmup_steps=2_000,
-    eval_every=10_000,
+    eval_every=25_000,
     eval_episodes=16,
-    log_every=2_000,
-    checkpoint_every=20_000,
+    log_every=5_000,
+    checkpoint_every=50_000,
 )
+# The go-to-target presets use the shaped reward at reward scale 1 and 5 s episodes: with the
+# sparse reward, no method learned the 3-target task within 100-200k steps here (uniformly
+# random actions succeed in 0 of 96 episodes: the point mass moves 0.45 m/s in a 2.1 m arena).
+_SHAPED = {"shaped": True, "shaping_weight": 0.5, "reward_scale": 1.0, "success_bonus": 0.5}
 TASKS: dict[str, tuple[str, dict[str, Any]]] = {
-    "gtt": ("gtt3", {}),
-    "gtt1": ("gtt3", {"tasks": ("go_to_target:0",)}),
-    "movebox": ("movebox", {}),
+    "gtt": ("gtt3", {**_SHAPED, "episode_seconds": 5.0}),
+    "gtt1": ("gtt3", {**_SHAPED, "episode_seconds": 5.0, "tasks": ("go_to_target:0",)}),
+    "movebox": ("movebox", {**_SHAPED}),
 }
 BODIES: dict[str, int] = {  # env steps per run
-    "pointmass": 100_000,
+    "pointmass": 300_000,
     "ball": 150_000,
     "ant": 500_000,
     "quadruped": 500_000,
