@@ -266,9 +266,17 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     )
     run = load(run_dir)
     env = _load_env(run, 1, seed=1)
-    frames, used, _ = record(run, env, 2 * env.episode_steps, seed=1)
+    # The top-down schematic shows every target and the path taken, on any machine.
+    frames, used, _ = record(run, env, 2 * env.episode_steps, seed=1, renderer="schematic")
     video = write_video(frames, run_dir / "policy.gif")
-    frames, _, _ = record(run, _load_env(run, 1, seed=2), env.episode_steps, seed=2, use_prior=True)
+    frames, _, _ = record(
+        run,
+        _load_env(run, 1, seed=2),
+        env.episode_steps,
+        seed=2,
+        use_prior=True,
+        renderer="schematic",
+    )
     prior_video = write_video(frames, run_dir / "prior.gif")
     rand = random_action_stats(
         _load_env(run, 8, seed=3), config.eval_episodes, np.random.default_rng(3)
