@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 
 import jax
 import numpy as np
@@ -15,7 +16,7 @@ from behavior_priors.agents.svg0 import (
     select_prior_action,
     to_env_action,
 )
-from behavior_priors.envs.base import Env
+from behavior_priors.envs.base import Env, TimeStep
 from behavior_priors.networks.policies import Policy
 from behavior_priors.training.episodes import EpisodeStats, EpisodeTracker
 
@@ -38,20 +39,36 @@ def run_episodes(
     ``evaluation`` acts with the means; ``prior_of=networks`` acts with those networks' prior
     instead of ``policy`` (see :func:`~behavior_priors.agents.svg0.select_prior_action`).
     """
-    B = env.num_envs
-    per_copy = -(-num_episodes // B)
     act = _actor(policy, config, evaluation, prior_of)
     spec = env.action_spec()
-    state = initial_actor_state(config, B)
-    key = jax.random.PRNGKey(seed)
+    carry = {"state": initial_actor_state(config, env.num_envs), "key": jax.random.PRNGKey(seed)}
+
+    def choose(ts: TimeStep) -> np.ndarray:
+        carry["key"], sub = jax.random.split(carry["key"])
+        a, carry["state"] = act(ts.observation, ts.first(), carry["state"], sub)
+        return to_env_action(a, spec.minimum, spec.maximum)
+
+    return collect_episodes(env, num_episodes, seed, choose, max_steps)
+
+
+def collect_episodes(
+    env: Env,
+    num_episodes: int,
+    seed: int,
+    choose: Callable[[TimeStep], np.ndarray],
+    max_steps: int = 100_000,
+) -> EpisodeStats:
+    """Reset ``env`` with ``seed`` and step it with ``choose(timestep) -> actions [B, ...]``
+    until each copy has finished ``ceil(num_episodes / B)`` episodes (so short episodes are not
+    favoured); returns the stats of exactly ``num_episodes`` of them."""
+    B = env.num_envs
+    per_copy = -(-num_episodes // B)
     ts = env.reset(seed)
     tracker, stats = EpisodeTracker(B), EpisodeStats()
     counts = np.zeros(B, int)
     tracker.observe(ts)
     for _ in range(max_steps):
-        key, sub = jax.random.split(key)
-        a, state = act(ts.observation, ts.first(), state, sub)
-        ts = env.step(to_env_action(a, spec.minimum, spec.maximum))
+        ts = env.step(choose(ts))
         ended = tracker.observe(ts)
         for i, r, n, s, t in zip(
             np.flatnonzero(ts.last()),
@@ -101,26 +118,11 @@ def random_action_stats(env: Env, num_episodes: int, rng: np.random.Generator) -
     """Summary of ``num_episodes`` episodes with uniformly random actions (the baseline a
     trained policy must beat)."""
     spec = env.action_spec()
-    B = env.num_envs
-    per_copy = -(-num_episodes // B)
-    ts = env.reset(int(rng.integers(2**31)))
-    tracker, stats = EpisodeTracker(B), EpisodeStats()
-    tracker.observe(ts)
-    counts = np.zeros(B, int)
-    while counts.min() < per_copy:
-        a = rng.uniform(spec.minimum, spec.maximum, size=(B, *spec.shape)).astype(np.float32)
-        ts = env.step(a)
-        ended = tracker.observe(ts)
-        for j, i in enumerate(np.flatnonzero(ts.last())):
-            if counts[i] < per_copy:
-                counts[i] += 1
-                stats.returns.append(ended.returns[j])
-                stats.lengths.append(ended.lengths[j])
-                stats.successes.append(ended.successes[j])
-                stats.task_ids.append(ended.task_ids[j])
-    return EpisodeStats(
-        stats.returns[:num_episodes],
-        stats.lengths[:num_episodes],
-        stats.successes[:num_episodes],
-        stats.task_ids[:num_episodes],
+    shape = (env.num_envs, *spec.shape)
+    seed = int(rng.integers(2**31))
+    return collect_episodes(
+        env,
+        num_episodes,
+        seed,
+        lambda _ts: rng.uniform(spec.minimum, spec.maximum, size=shape).astype(np.float32),
     ).summary()

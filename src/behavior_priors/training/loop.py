@@ -228,22 +228,7 @@ class Trainer:
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Inverse of :meth:`state_dict`. Raises ``ValueError`` naming what does not match
         (a checkpoint of another agent variant, network size or environment)."""
-        params, static = eqx.partition(self.state, eqx.is_array)
-        template, treedef = jax.tree.flatten(params)
-        leaves = _as_list(state["learner"])
-        if len(leaves) != len(template):
-            raise ValueError(
-                f"checkpoint has {len(leaves)} learner arrays, this config builds "
-                f"{len(template)} (another agent variant?)"
-            )
-        for i, (a, b) in enumerate(zip(leaves, template, strict=True)):
-            if np.shape(a) != b.shape:
-                raise ValueError(
-                    f"learner array {i} has shape {np.shape(a)} in the checkpoint and "
-                    f"{b.shape} in this config (other network sizes or observation keys?)"
-                )
-        restored = [jnp.asarray(a, b.dtype) for a, b in zip(leaves, template, strict=True)]
-        self.state = eqx.combine(jax.tree.unflatten(treedef, restored), static)
+        self.state = learner_state_from_arrays(self.state, state["learner"])
         self.replay.load_state_dict(state["replay"])
         a = state["actor"]
         self.act_key = jnp.asarray(a["key"], self.act_key.dtype)
@@ -297,6 +282,28 @@ class Trainer:
             line.update({k: float(v) for k, v in m.items()})
             self._pending_metrics = None
         return line
+
+
+def learner_state_from_arrays(template: svg0.TrainState, arrays: Any) -> svg0.TrainState:
+    """A learner state with ``template``'s structure and the checkpointed ``arrays`` (the list
+    :meth:`Trainer.state_dict` saves under ``"learner"``). ``ValueError`` names the first array
+    that does not fit (another agent variant, network size or observation keys)."""
+    params, static = eqx.partition(template, eqx.is_array)
+    expected, treedef = jax.tree.flatten(params)
+    arrays = _as_list(arrays)
+    if len(arrays) != len(expected):
+        raise ValueError(
+            f"checkpoint has {len(arrays)} learner arrays, this config builds "
+            f"{len(expected)} (another agent variant?)"
+        )
+    for i, (a, b) in enumerate(zip(arrays, expected, strict=True)):
+        if np.shape(a) != b.shape:
+            raise ValueError(
+                f"learner array {i} has shape {np.shape(a)} in the checkpoint and "
+                f"{b.shape} in this config (other network sizes or observation keys?)"
+            )
+    restored = [jnp.asarray(a, b.dtype) for a, b in zip(arrays, expected, strict=True)]
+    return eqx.combine(jax.tree.unflatten(treedef, restored), static)
 
 
 def _as_list(x: Any) -> list:

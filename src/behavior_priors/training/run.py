@@ -24,9 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import equinox as eqx
 import jax
-import jax.numpy as jnp
 import numpy as np
 
 from behavior_priors import __version__
@@ -35,7 +33,7 @@ from behavior_priors.envs.base import Env
 from behavior_priors.training.checkpoint import Checkpointer, CheckpointError
 from behavior_priors.training.config import TrainConfig
 from behavior_priors.training.logger import MetricLogger
-from behavior_priors.training.loop import RunResult, Trainer, _as_list
+from behavior_priors.training.loop import RunResult, Trainer, learner_state_from_arrays
 
 RUN_FILE = "run.json"
 
@@ -312,18 +310,14 @@ def load(run_dir: str | Path, checkpoint_step: int | None = None) -> LoadedRun:
     shapes = {k: tuple(v) for k, v in specs["observation_shapes"].items()}
     template = svg0.init(config.agent, shapes, len(specs["action_minimum"]), jax.random.PRNGKey(0))
     state, meta = Checkpointer(run_dir / "checkpoints").restore(checkpoint_step)
-    params, static = eqx.partition(template, eqx.is_array)
-    leaves, treedef = jax.tree.flatten(params)
-    saved = _as_list(state["learner"])
-    if len(saved) != len(leaves) or any(
-        np.shape(a) != b.shape for a, b in zip(saved, leaves, strict=True)
-    ):
-        raise CheckpointError(f"checkpoint in {run_dir} does not match its run.json config")
-    restored = [jnp.asarray(a, b.dtype) for a, b in zip(saved, leaves, strict=True)]
+    try:
+        learner = learner_state_from_arrays(template, state["learner"])
+    except ValueError as e:
+        raise CheckpointError(f"checkpoint in {run_dir} does not match its run.json: {e}") from e
     return LoadedRun(
         run_dir,
         config,
-        eqx.combine(jax.tree.unflatten(treedef, restored), static),
+        learner,
         specs,
         int(meta["step"]),
     )

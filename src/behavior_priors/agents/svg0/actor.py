@@ -36,6 +36,16 @@ def initial_actor_state(config: SVG0Config, num_envs: int) -> ActorState:
     )
 
 
+def _latent_schedule(
+    first: Array, state: ActorState, hold_steps: int
+) -> tuple[Array, Array, Array]:
+    """``(z_{t-1} [B, Dz], steps held [B], resample now [B] bool)``: the latent restarts at the
+    first step of an episode and is resampled every ``hold_steps`` steps."""
+    prev = jnp.where(first[:, None], 0.0, state.latent)
+    held = jnp.where(first, 0, state.steps_held)
+    return prev, held, (held % hold_steps) == 0
+
+
 def select_action(
     policy: Policy,
     obs: Mapping[str, Array],
@@ -71,9 +81,7 @@ def select_action(
         extras = ActorExtras(pi.log_prob(a), empty, empty, jnp.ones((B,), jnp.float32))
         return a, extras, state
 
-    prev = jnp.where(first[:, None], 0.0, state.latent)
-    held = jnp.where(first, 0, state.steps_held)
-    resample = (held % config.latent_hold_steps) == 0
+    prev, held, resample = _latent_schedule(first, state, config.latent_hold_steps)
     high = policy.high(obs)
     z_new = high.mode() if evaluation else high.sample(k_z)
     z = jnp.where(resample[:, None], z_new, prev)
@@ -105,9 +113,7 @@ def select_prior_action(
     if not hasattr(prior, "high"):  # flat prior
         pi0 = prior(obs)
         return (pi0.mode() if evaluation else pi0.sample(k_a)), state
-    prev = jnp.where(first[:, None], 0.0, state.latent)
-    held = jnp.where(first, 0, state.steps_held)
-    resample = (held % config.latent_hold_steps) == 0
+    prev, held, resample = _latent_schedule(first, state, config.latent_hold_steps)
     high = prior.high(obs, prev, first)
     z_new = high.mode() if evaluation else high.sample(k_z)
     z = jnp.where(resample[:, None], z_new, prev)
