@@ -1,4 +1,4 @@
-"""The ``behavior-priors`` command: train, eval, video, plot, list, demo.
+"""The ``behavior-priors`` command: train, eval, video, plot, list, demo, reproduce.
 
 ``train`` takes a preset and dotted overrides of :class:`~behavior_priors.training.config.
 TrainConfig` parsed by ``tyro`` (``--agent.kl-cost 0.1``, ``--num-envs 16``); environment options
@@ -218,6 +218,12 @@ def _cmd_list(args: argparse.Namespace) -> int:
     what = args.what
     if what in ("all", "presets"):
         print("presets:\n  " + "\n  ".join(preset_names()))
+    if what in ("all", "experiments"):
+        from behavior_priors.experiments import EXPERIMENTS
+
+        print("experiments (behavior-priors reproduce NAME):")
+        for e in EXPERIMENTS.values():
+            print(f"  {e.name:18s} {e.description}")
     if what in ("all", "envs"):
         print("environments:")
         for e in list_envs():
@@ -226,6 +232,40 @@ def _cmd_list(args: argparse.Namespace) -> int:
         print("bodies:\n  " + "\n  ".join(bodies.BODIES))
     if what in ("all", "tasks"):
         print("task kinds:\n  " + "\n  ".join(k.name.lower() for k in tasks.Kind))
+    return 0
+
+
+# -- reproduce ----------------------------------------------------------------------------------
+
+
+def _cmd_reproduce(args: argparse.Namespace) -> int:
+    from behavior_priors.experiments import get_experiment, reproduce
+
+    try:
+        get_experiment(args.name)
+    except KeyError as e:
+        raise UsageError(e.args[0]) from None
+    if args.seeds is not None and args.seeds < 1:
+        raise UsageError("--seeds must be >= 1")
+    if args.budget_scale <= 0:
+        raise UsageError("--budget-scale must be > 0")
+    if args.workers < 1:
+        raise UsageError("--workers must be >= 1")
+    out = args.out or Path("results") / args.name
+    try:
+        report = reproduce(args.name, out, args.seeds, args.budget_scale, args.workers)
+    except ValueError as e:  # e.g. --out holds another experiment
+        raise UsageError(str(e)) from None
+    print(f"report: {report.path}\ncurves: {report.figure}")
+    failed = {k: v for k, v in report.outcomes.items() if v.startswith(("error", "interrupted"))}
+    if failed:
+        for name, outcome in failed.items():
+            print(f"  {name}: {outcome}", file=sys.stderr)
+        print(
+            f"{len(report.missing)} runs not finished; run the same command again to continue",
+            file=sys.stderr,
+        )
+        return 1
     return 0
 
 
@@ -341,13 +381,31 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_plot)
     p = sub.add_parser("list", help="presets, environments, bodies, tasks")
     p.add_argument(
-        "what", nargs="?", default="all", choices=("all", "presets", "envs", "bodies", "tasks")
+        "what",
+        nargs="?",
+        default="all",
+        choices=("all", "presets", "experiments", "envs", "bodies", "tasks"),
     )
     p.set_defaults(func=_cmd_list)
     p = sub.add_parser("demo", help="train the default agent on the default task, show results")
     p.add_argument("--run-dir", type=Path)
     p.add_argument("--steps", type=int, help="env steps (default: the demo preset's)")
     p.set_defaults(func=_cmd_demo)
+    p = sub.add_parser(
+        "reproduce",
+        help="run a named experiment (skipping finished runs) and build its report",
+        description="Run every method x task x seed of a named experiment that is not finished "
+        "yet (interrupted runs resume from their checkpoints), then write report.md, "
+        "curves.png and summary.json into --out.",
+    )
+    p.add_argument("name", help="experiment name (behavior-priors list experiments)")
+    p.add_argument("--seeds", type=int, help="number of seeds (default: the experiment's)")
+    p.add_argument("--budget-scale", type=float, default=1.0, help="multiply the step budget")
+    p.add_argument("--out", type=Path, help="experiment directory (default results/NAME)")
+    p.add_argument(
+        "--workers", type=int, default=2, help="runs trained at once, in separate processes"
+    )
+    p.set_defaults(func=_cmd_reproduce)
     return parser
 
 

@@ -95,6 +95,7 @@ class Trainer:
         self.env_steps = 0
         self.updates = 0
         self.update_debt = 0.0
+        self.wall_time = 0.0  # seconds spent in run(), evaluations included, across resumes
         self.last_eval: dict[str, float] = {}
         self.history: list[dict[str, float]] = []
         self._pending_metrics: Any = None
@@ -157,6 +158,7 @@ class Trainer:
         next_log = (self.env_steps // c.log_every + 1) * c.log_every
         next_eval = ((self.env_steps // c.eval_every + 1) * c.eval_every) if c.eval_every else None
         t_last, steps_last, updates_last = time.perf_counter(), self.env_steps, self.updates
+        t_wall = t_last
         while self.env_steps < total:
             if should_stop is not None and should_stop():
                 return self.last_eval
@@ -165,6 +167,8 @@ class Trainer:
             self.learn()
             if self.env_steps >= next_log or self.env_steps >= total:
                 next_log = (self.env_steps // c.log_every + 1) * c.log_every
+                now = time.perf_counter()
+                self.wall_time, t_wall = self.wall_time + now - t_wall, now
                 line = self._log_line(time.perf_counter() - t_last, steps_last, updates_last)
                 if next_eval is not None and self.env_steps >= next_eval:
                     next_eval = (self.env_steps // c.eval_every + 1) * c.eval_every
@@ -218,6 +222,7 @@ class Trainer:
                 "env_steps": np.int64(self.env_steps),
                 "updates": np.int64(self.updates),
                 "update_debt": np.float64(self.update_debt),
+                "wall_time": np.float64(self.wall_time),
             },
             "pending_metrics": {k: np.asarray(v) for k, v in (self._pending_metrics or {}).items()},
         }
@@ -255,6 +260,7 @@ class Trainer:
         c = state["counters"]
         self.env_steps, self.updates = int(c["env_steps"]), int(c["updates"])
         self.update_debt = float(c["update_debt"])
+        self.wall_time = float(c.get("wall_time", 0.0))  # absent in older checkpoints
         pending = state.get("pending_metrics") or {}
         self._pending_metrics = {k: np.asarray(v) for k, v in pending.items()} or None
         if "env" in state and hasattr(self.env, "set_state"):
@@ -276,6 +282,7 @@ class Trainer:
         elapsed = max(elapsed, 1e-9)
         line["perf/env_steps_per_s"] = (self.env_steps - steps_before) / elapsed
         line["perf/updates_per_s"] = (self.updates - updates_before) / elapsed
+        line["perf/wall_time_s"] = self.wall_time
         if self._pending_metrics is not None:
             m = jax.device_get(self._pending_metrics)
             svg0.check_finite(m, self.updates)

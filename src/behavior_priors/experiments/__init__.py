@@ -1,0 +1,53 @@
+"""Experiments: named comparisons (methods x tasks x seeds), their runner and their reports.
+
+``behavior-priors reproduce NAME --seeds N`` (or :func:`reproduce`) trains every run not
+finished yet and writes ``report.md`` and ``curves.png``. See ``docs/experiments.md``.
+"""
+
+from behavior_priors.experiments.registry import (
+    EXPERIMENTS,
+    Experiment,
+    ExperimentTask,
+    get_experiment,
+)
+from behavior_priors.experiments.report import Report, build_report
+from behavior_priors.experiments.runner import RunSpec, run_experiment, run_specs, run_status
+
+__all__ = [
+    "EXPERIMENTS",
+    "Experiment",
+    "ExperimentTask",
+    "Report",
+    "RunSpec",
+    "build_report",
+    "get_experiment",
+    "reproduce",
+    "run_experiment",
+    "run_specs",
+    "run_status",
+]
+
+
+def reproduce(
+    name: str,
+    out=None,
+    seeds: int | None = None,
+    budget_scale: float = 1.0,
+    workers: int = 1,
+    log=print,
+) -> Report:
+    """Run experiment ``name`` (skipping finished runs) and build its report; the Python API of
+    ``behavior-priors reproduce``. ``out`` defaults to ``results/<name>``."""
+    from pathlib import Path
+
+    experiment = get_experiment(name)
+    out = Path(out) if out is not None else Path("results") / name
+    outcomes = run_experiment(experiment, out, seeds, budget_scale, workers, log)
+    command = f"behavior-priors reproduce {name}"
+    if seeds is not None:
+        command += f" --seeds {seeds}"
+    if budget_scale != 1.0:
+        command += f" --budget-scale {budget_scale:g}"
+    report = build_report(experiment, out, seeds, budget_scale, command)
+    report.outcomes = outcomes
+    return report

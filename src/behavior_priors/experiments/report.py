@@ -1,0 +1,256 @@
+"""The report of an experiment: curves with bootstrap intervals, and a table of summaries.
+
+For each task and method, over the finished seeds:
+
+* learning curves of the experiment's metric (default ``eval/success_rate``, deterministic
+  policy) against environment steps and against wall time (``perf/wall_time_s``: seconds in the
+  training loop, evaluations included), mean and 95% percentile-bootstrap interval of the mean;
+* **final**: the metric at the last evaluation;
+* **AUC**: the area under the metric's curve over the evaluated span, divided by that span
+  (trapezoid rule over evaluation points; the mean metric during training: 1.0 is "succeeded
+  from the first evaluation on");
+* **steps to threshold**: the first evaluation step at which the metric reaches the
+  experiment's threshold; seeds that never reach it are counted, not averaged.
+
+Written to ``out/report.md``, ``out/curves.png`` and ``out/summary.json``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from behavior_priors.experiments.registry import Experiment
+from behavior_priors.experiments.runner import run_specs, run_status
+from behavior_priors.training.logger import read_metrics
+from behavior_priors.training.plotting import bootstrap_ci
+
+WALL_KEY = "perf/wall_time_s"
+
+
+def run_curve(run_dir: str | Path, metric: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(env_steps [N], wall_seconds [N], values [N])`` at the log lines holding ``metric``
+    (wall time is NaN on lines without it)."""
+    rows = [r for r in read_metrics(run_dir) if isinstance(r.get(metric), int | float)]
+    if not rows:
+        raise KeyError(f"metric {metric!r} never logged in {run_dir}")
+    return (
+        np.array([r["env_steps"] for r in rows], np.float64),
+        np.array([r.get(WALL_KEY, math.nan) for r in rows], np.float64),
+        np.array([r[metric] for r in rows], np.float64),
+    )
+
+
+def area_under_curve(steps: np.ndarray, values: np.ndarray) -> float:
+    """Trapezoid area under ``values`` over ``steps``, divided by the span (one point: it)."""
+    steps, values = np.asarray(steps, np.float64), np.asarray(values, np.float64)
+    if len(steps) == 1:
+        return float(values[0])
+    span = steps[-1] - steps[0]
+    return float(np.sum((values[1:] + values[:-1]) * np.diff(steps)) / 2 / span)
+
+
+def steps_to_threshold(steps: np.ndarray, values: np.ndarray, threshold: float) -> float | None:
+    """The first step at which ``values >= threshold``; ``None`` if never."""
+    hit = np.flatnonzero(np.asarray(values) >= threshold)
+    return float(steps[hit[0]]) if len(hit) else None
+
+
+@dataclass
+class Stat:
+    """Mean over seeds with its 95% bootstrap interval, and the per-seed values."""
+
+    mean: float
+    low: float
+    high: float
+    values: list[float]
+
+    @classmethod
+    def of(cls, values: list[float]) -> Stat:
+        if not values:
+            return cls(math.nan, math.nan, math.nan, [])
+        m, lo, hi = bootstrap_ci(np.asarray(values, np.float64)[:, None])
+        return cls(float(m[0]), float(lo[0]), float(hi[0]), [float(v) for v in values])
+
+    def text(self, fmt: str = ".2f") -> str:
+        if not self.values:
+            return "-"
+        if len(self.values) == 1:
+            return f"{self.mean:{fmt}}"
+        return f"{self.mean:{fmt}} [{self.low:{fmt}}, {self.high:{fmt}}]"
+
+
+@dataclass
+class MethodSummary:
+    task: str
+    method: str
+    seeds: list[int]
+    final: Stat
+    auc: Stat
+    steps_to_threshold: list[float | None]
+    wall_minutes: Stat
+
+    @property
+    def reached(self) -> list[float]:
+        return [s for s in self.steps_to_threshold if s is not None]
+
+
+def summarise(
+    run_dirs: list[Path], seeds: list[int], metric: str, threshold: float, task: str, method: str
+) -> MethodSummary:
+    """Summary of one method on one task from its runs' ``metrics.jsonl``."""
+    finals, aucs, hits, walls = [], [], [], []
+    for d in run_dirs:
+        steps, wall, values = run_curve(d, metric)
+        finals.append(float(values[-1]))
+        aucs.append(area_under_curve(steps, values))
+        hits.append(steps_to_threshold(steps, values, threshold))
+        if np.isfinite(wall[-1]):
+            walls.append(float(wall[-1]) / 60)
+    return MethodSummary(
+        task, method, list(seeds), Stat.of(finals), Stat.of(aucs), hits, Stat.of(walls)
+    )
+
+
+def _interp_band(curves: list[tuple[np.ndarray, np.ndarray]], num_points: int = 60):
+    """Curves onto a common grid (the span every curve covers): ``(grid, mean, low, high)``."""
+    start = max(x[0] for x, _ in curves)
+    end = min(x[-1] for x, _ in curves)
+    grid = np.linspace(start, end, num_points) if end > start else np.array([end])
+    values = np.stack([np.interp(grid, x, y) for x, y in curves])
+    return (grid, *bootstrap_ci(values))
+
+
+@dataclass
+class Report:
+    path: Path
+    figure: Path
+    summaries: list[MethodSummary]
+    missing: list[str]
+    outcomes: dict[str, str] = field(default_factory=dict)  # set by reproduce()
+
+
+def build_report(
+    experiment: Experiment,
+    out: str | Path,
+    seeds: int | None = None,
+    budget_scale: float = 1.0,
+    command: str | None = None,
+) -> Report:
+    """Summarise the finished runs of ``experiment`` under ``out`` into ``report.md``,
+    ``curves.png`` and ``summary.json``; unfinished runs are listed as missing."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    out = Path(out)
+    specs = run_specs(experiment, out, seeds, budget_scale)
+    missing = [s.name for s in specs if run_status(s) != "finished"]
+    tasks = [t.label for t in experiment.tasks]
+    fig, axes = plt.subplots(len(tasks), 2, figsize=(11, 3.8 * len(tasks)), squeeze=False)
+    summaries: list[MethodSummary] = []
+    for row, task in zip(axes, tasks, strict=True):
+        for method in experiment.methods:
+            done = [
+                s
+                for s in specs
+                if s.task == task and s.method == method and run_status(s) == "finished"
+            ]
+            if not done:
+                continue
+            dirs = [s.run_dir for s in done]
+            summaries.append(
+                summarise(
+                    dirs,
+                    [s.seed for s in done],
+                    experiment.metric,
+                    experiment.threshold,
+                    task,
+                    method,
+                )
+            )
+            curves = [run_curve(d, experiment.metric) for d in dirs]
+            label = f"{method} (n={len(dirs)})"
+            for ax, pairs in (
+                (row[0], [(st, v) for st, _, v in curves]),
+                (row[1], [(w / 60, v) for _, w, v in curves if np.all(np.isfinite(w))]),
+            ):
+                if not pairs:
+                    continue
+                grid, mean, low, high = _interp_band(pairs)
+                (line,) = ax.plot(grid, mean, label=label)
+                ax.fill_between(grid, low, high, color=line.get_color(), alpha=0.2, linewidth=0)
+        for ax, xlabel in zip(row, ("environment steps", "wall time (minutes)"), strict=True):
+            ax.set_xlabel(xlabel)
+            ax.set_ylabel(experiment.metric)
+            ax.set_title(f"{experiment.name}: {task}", fontsize=10)
+            ax.grid(alpha=0.3)
+            if ax.lines:
+                ax.legend(fontsize=8)
+    fig.tight_layout()
+    figure = out / "curves.png"
+    fig.savefig(figure, dpi=90)
+    plt.close(fig)
+
+    path = out / "report.md"
+    path.write_text(_markdown(experiment, summaries, missing, figure.name, command))
+    (out / "summary.json").write_text(
+        json.dumps(
+            {
+                "experiment": experiment.name,
+                "metric": experiment.metric,
+                "threshold": experiment.threshold,
+                "budget_scale": budget_scale,
+                "missing": missing,
+                "methods": [asdict(s) for s in summaries],
+            },
+            indent=2,
+        )
+    )
+    return Report(path, figure, summaries, missing)
+
+
+def _markdown(
+    experiment: Experiment,
+    summaries: list[MethodSummary],
+    missing: list[str],
+    figure: str,
+    command: str | None,
+) -> str:
+    e = experiment
+    lines = [
+        f"# {e.name}",
+        "",
+        e.claim,
+        "",
+    ]
+    if command:
+        lines += ["```", command, "```", ""]
+    lines += [
+        f"Metric: `{e.metric}` (deterministic policy); threshold {e.threshold:g}. Intervals are "
+        "95% percentile-bootstrap intervals of the mean over seeds.",
+        "",
+        f"![curves]({figure})",
+        "",
+        "| task | method | seeds | final | AUC | steps to threshold (reached) | wall min |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for s in summaries:
+        reached = s.reached
+        hit = (
+            f"{np.mean(reached):,.0f} ({len(reached)}/{len(s.steps_to_threshold)})"
+            if reached
+            else f"- (0/{len(s.steps_to_threshold)})"
+        )
+        lines.append(
+            f"| {s.task} | {s.method} | {len(s.seeds)} | {s.final.text()} | {s.auc.text()} | "
+            f"{hit} | {s.wall_minutes.text('.1f')} |"
+        )
+    if missing:
+        lines += ["", f"Not finished (not in the table): {', '.join(missing)}."]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,191 @@
+"""Run an experiment's runs: skip finished ones, resume interrupted ones, seeds in parallel.
+
+Layout of an experiment directory::
+
+    out/
+      experiment.json                   name, seeds, budget scale (a later call must agree)
+      <task>/<method>/seed<k>/          one run directory each (see behavior_priors.training.run)
+      report.md, curves.png, summary.json   written by behavior_priors.experiments.report
+
+A run is *finished* when its ``final_eval.json`` exists; a run directory with a checkpoint but no
+final evaluation is *resumed* from its latest checkpoint (in synchronous mode it then produces the
+same metrics as a run never stopped); one with no checkpoint yet starts again.
+
+``workers > 1`` trains that many runs at once in separate processes (``spawn``). On the 2-core
+machines this project targets, two single-threaded processes finish a set of seeds faster than
+one process running them in turn; see ``docs/benchmarks.md`` ("Many seeds").
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import json
+import multiprocessing
+import os
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from behavior_priors.experiments.registry import Experiment
+from behavior_priors.training.config import TrainConfig
+
+EXPERIMENT_FILE = "experiment.json"
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """One run of an experiment."""
+
+    task: str
+    method: str
+    seed: int
+    config: TrainConfig
+    run_dir: Path
+
+    @property
+    def name(self) -> str:
+        return f"{self.task}/{self.method}/seed{self.seed}"
+
+
+def run_specs(
+    experiment: Experiment, out: str | Path, seeds: int | None = None, budget_scale: float = 1.0
+) -> list[RunSpec]:
+    """Every run of ``experiment`` with ``seeds`` seeds (default: the experiment's), ordered
+    seed-major so that an interrupted reproduction has comparable seeds of every method."""
+    n = experiment.seeds if seeds is None else seeds
+    if n < 1:
+        raise ValueError(f"seeds must be >= 1, got {n}")
+    out = Path(out)
+    specs = []
+    for seed in range(n):
+        for task in experiment.tasks:
+            for method in experiment.methods:
+                specs.append(
+                    RunSpec(
+                        task.label,
+                        method,
+                        seed,
+                        experiment.config(task, method, seed, budget_scale),
+                        out / task.label / method / f"seed{seed}",
+                    )
+                )
+    return specs
+
+
+def run_status(spec: RunSpec) -> str:
+    """``"finished"``, ``"partial"`` (has a checkpoint to resume) or ``"new"``."""
+    d = spec.run_dir
+    if (d / "final_eval.json").exists():
+        return "finished"
+    if (d / "run.json").exists() and any((d / "checkpoints").glob("[0-9]*")):
+        return "partial"
+    return "new"
+
+
+def _check_experiment_file(experiment: Experiment, out: Path, budget_scale: float) -> None:
+    """Write ``experiment.json``, or check that an existing one describes the same runs."""
+    path = out / EXPERIMENT_FILE
+    info = {"name": experiment.name, "budget_scale": budget_scale}
+    if path.exists():
+        old = json.loads(path.read_text())
+        if {k: old.get(k) for k in info} != info:
+            raise ValueError(
+                f"{out} holds experiment {old.get('name')!r} at budget scale "
+                f"{old.get('budget_scale')}; asked for {experiment.name!r} at {budget_scale}: "
+                "choose another --out"
+            )
+        return
+    out.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({**info, "created": time.strftime("%Y-%m-%dT%H:%M:%S%z")}))
+
+
+def _train_one(spec: RunSpec, single_thread: bool) -> tuple[str, str, float]:
+    """Train or resume one run; returns ``(name, outcome, seconds)``. Runs in a worker process
+    (or in the caller when ``workers == 1``); exceptions become the outcome text because some
+    of ours do not pickle."""
+    if single_thread:
+        # Before JAX starts: one XLA thread per worker keeps workers from competing for cores.
+        os.environ["XLA_FLAGS"] = (
+            os.environ.get("XLA_FLAGS", "")
+            + " --xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
+        ).strip()
+    from behavior_priors.training.run import Interrupted, read_run, train
+
+    t0 = time.perf_counter()
+    status = run_status(spec)
+    try:
+        if status == "partial":
+            # Compared as JSON: the run file turns tuples (e.g. in env_kwargs) into lists.
+            saved = read_run(spec.run_dir)["config"]
+            if saved != json.loads(json.dumps(spec.config.to_dict())):
+                return spec.name, f"error: {spec.run_dir} holds a run with another config", 0.0
+            result = train(None, spec.run_dir, resume=True)
+        else:
+            if spec.run_dir.exists():  # killed before its first checkpoint: start again
+                shutil.rmtree(spec.run_dir)
+            result = train(spec.config, spec.run_dir)
+    except Interrupted as e:
+        return spec.name, f"interrupted at {e.env_steps} steps", time.perf_counter() - t0
+    except Exception as e:  # noqa: BLE001 -- reported per run; the other runs go on
+        return spec.name, f"error: {type(e).__name__}: {e}", time.perf_counter() - t0
+    success = result.final_eval.get("eval/success_rate", float("nan"))
+    verb = "resumed and finished" if status == "partial" else "finished"
+    return spec.name, f"{verb}: success {success:.2f}", time.perf_counter() - t0
+
+
+def run_experiment(
+    experiment: Experiment,
+    out: str | Path,
+    seeds: int | None = None,
+    budget_scale: float = 1.0,
+    workers: int = 1,
+    log: Callable[[str], None] = print,
+) -> dict[str, str]:
+    """Train every run of ``experiment`` not finished yet; returns ``{run name: outcome}``.
+
+    Finished runs are skipped, interrupted runs resumed. ``workers`` runs train at once in
+    separate processes (1: in this process, one after another).
+    """
+    if workers < 1:
+        raise ValueError(f"workers must be >= 1, got {workers}")
+    out = Path(out)
+    specs = run_specs(experiment, out, seeds, budget_scale)
+    _check_experiment_file(experiment, out, budget_scale)
+    outcomes: dict[str, str] = {}
+    todo = []
+    for spec in specs:
+        if run_status(spec) == "finished":
+            outcomes[spec.name] = "skipped: finished before"
+        else:
+            todo.append(spec)
+    log(
+        f"{experiment.name}: {len(specs)} runs ({len(specs) - len(todo)} finished before), "
+        f"{experiment.total_env_steps * budget_scale:,.0f} env steps each, into {out}"
+    )
+
+    def report(name: str, outcome: str, seconds: float) -> None:
+        outcomes[name] = outcome
+        done = sum(not o.startswith(("error", "interrupted")) for o in outcomes.values())
+        log(f"[{done}/{len(specs)}] {name}: {outcome} ({seconds / 60:.1f} min)")
+
+    if workers == 1:
+        for spec in todo:
+            log(f"training {spec.name} ...")
+            report(*_train_one(spec, False))
+            if outcomes[spec.name].startswith("interrupted"):
+                break
+        return outcomes
+    ctx = multiprocessing.get_context("spawn")
+    with cf.ProcessPoolExecutor(workers, mp_context=ctx) as pool:
+        futures = [pool.submit(_train_one, spec, True) for spec in todo]
+        try:
+            for fut in cf.as_completed(futures):
+                report(*fut.result())
+        except KeyboardInterrupt:
+            # The workers got the same SIGINT, save their checkpoints and return.
+            for f in futures:
+                f.cancel()
+            raise
+    return outcomes

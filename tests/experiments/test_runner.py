@@ -1,0 +1,102 @@
+"""The experiment runner on the tiny ``smoke`` experiment: skip finished runs, resume interrupted
+ones exactly, parallel workers, and a report equal to what the logs say."""
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+from behavior_priors.cli import main
+from behavior_priors.experiments import (
+    build_report,
+    get_experiment,
+    reproduce,
+    run_experiment,
+    run_specs,
+    run_status,
+)
+
+SMOKE = get_experiment("smoke")
+
+
+def _lines(run_dir):
+    return [
+        {k: v for k, v in json.loads(ln).items() if not k.startswith("perf/")}
+        for ln in (run_dir / "metrics.jsonl").read_text().splitlines()
+    ]
+
+
+def test_resume_skips_finished_and_continues_interrupted(tmp_path):
+    out = tmp_path / "smoke"
+    first = run_experiment(SMOKE, out, seeds=1, log=lambda _: None)
+    assert set(first) == {"gtt1/noprior/seed0", "gtt1/hier/seed0"}
+    assert all(o.startswith("finished") for o in first.values())
+    hier0 = out / "gtt1" / "hier" / "seed0"
+    noprior0 = out / "gtt1" / "noprior" / "seed0"
+    reference = _lines(hier0)
+    untouched = (noprior0 / "metrics.jsonl").read_text()
+
+    # Interrupt hier/seed0 after its checkpoint at step 320: drop what came later.
+    shutil.rmtree(hier0 / "checkpoints" / "480")
+    (hier0 / "final_eval.json").unlink()
+    assert run_status(run_specs(SMOKE, out, seeds=1)[1]) == "partial"
+
+    second = run_experiment(SMOKE, out, seeds=2, log=lambda _: None)
+    assert second["gtt1/noprior/seed0"] == "skipped: finished before"
+    assert second["gtt1/hier/seed0"].startswith("resumed and finished")
+    assert second["gtt1/noprior/seed1"].startswith("finished")
+    assert (noprior0 / "metrics.jsonl").read_text() == untouched
+    # Synchronous mode: the resumed run logs exactly what the uninterrupted one did.
+    assert _lines(hier0) == reference
+
+    report = build_report(SMOKE, out, seeds=2)
+    assert report.missing == []
+    summary = json.loads((out / "summary.json").read_text())
+    for m in summary["methods"]:
+        for i, seed in enumerate(m["seeds"]):
+            rows = [
+                r
+                for r in _lines(out / "gtt1" / m["method"] / f"seed{seed}")
+                if "eval/success_rate" in r
+            ]
+            steps = np.array([r["env_steps"] for r in rows], float)
+            values = np.array([r["eval/success_rate"] for r in rows], float)
+            assert m["final"]["values"][i] == values[-1]
+            auc = sum(
+                (values[j] + values[j + 1]) / 2 * (steps[j + 1] - steps[j])
+                for j in range(len(steps) - 1)
+            ) / (steps[-1] - steps[0])
+            assert m["auc"]["values"][i] == pytest.approx(auc)
+            hits = [s for s, v in zip(steps, values, strict=True) if v >= SMOKE.threshold]
+            assert m["steps_to_threshold"][i] == (hits[0] if hits else None)
+        assert m["final"]["mean"] == pytest.approx(np.mean(m["final"]["values"]))
+
+    with pytest.raises(ValueError, match="budget scale"):
+        run_experiment(SMOKE, out, seeds=2, budget_scale=0.5, log=lambda _: None)
+
+
+def test_parallel_workers_finish_every_run(tmp_path):
+    report = reproduce("smoke", tmp_path / "p", seeds=1, workers=2, log=lambda _: None)
+    assert report.missing == []
+    assert all(o.startswith("finished") for o in report.outcomes.values())
+    assert "reproduce smoke --seeds 1" in report.path.read_text()
+
+
+def test_budget_scale_shrinks_runs_and_their_intervals():
+    spec = run_specs(get_experiment("multitask-prior"), "x", seeds=1, budget_scale=0.01)[0]
+    c = spec.config
+    assert c.total_env_steps == 2_000
+    assert c.eval_every == 200 and c.warmup_steps <= 2_000
+    assert c.env_kwargs["shaped"] is False  # the experiment's sparse reward over the preset's
+    with pytest.raises(ValueError, match="budget_scale"):
+        run_specs(SMOKE, "x", budget_scale=0)
+
+
+def test_cli_errors_and_listing(capsys):
+    assert main(["reproduce", "multitask-prio"]) == 2
+    assert "did you mean multitask-prior" in capsys.readouterr().err
+    assert main(["reproduce", "smoke", "--seeds", "0"]) == 2
+    assert main(["list", "experiments"]) == 0
+    listed = capsys.readouterr().out
+    assert "multitask-prior" in listed and "hier-vs-flat" in listed
