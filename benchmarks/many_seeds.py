@@ -69,9 +69,8 @@ def time_runs(steps: int, seeds: int, workers: int) -> float:
 def time_vmapped_learner(seeds: int, repeats: int = 200) -> dict[str, float]:
     """Updates/s of S separate updates against one vmapped update of S seeds (demo preset)."""
     sys.path.insert(0, str(Path(__file__).parent))
-    from learner_throughput import ACTION_SIZE, OBS_SHAPES, synthetic_batch
-
     from behavior_priors.training.presets import get_preset
+    from learner_throughput import ACTION_SIZE, OBS_SHAPES, synthetic_batch
 
     train_config = get_preset("demo")
     config = train_config.agent

@@ -128,7 +128,7 @@ def _train_one(spec: RunSpec, single_thread: bool) -> tuple[str, str, float]:
             result = train(spec.config, spec.run_dir)
     except Interrupted as e:
         return spec.name, f"interrupted at {e.env_steps} steps", time.perf_counter() - t0
-    except Exception as e:  # noqa: BLE001 -- reported per run; the other runs go on
+    except Exception as e:  # reported per run; the other runs go on
         return spec.name, f"error: {type(e).__name__}: {e}", time.perf_counter() - t0
     success = result.final_eval.get("eval/success_rate", float("nan"))
     verb = "resumed and finished" if status == "partial" else "finished"
