@@ -74,7 +74,8 @@ class Trainer:
         key = jax.random.PRNGKey(c.seed)
         k_init, self.act_key = jax.random.split(key)
         self.state = svg0.init(c.agent, self.obs_shapes, action_size, k_init)
-        self.update_fn = svg0.make_update_fn(c.agent)
+        # The loop owns the state and never reads an old one: let XLA update it in place.
+        self.update_fn = svg0.make_update_fn(c.agent, donate=True)
         agent = c.agent
         self._act = _jitted_actor(agent)
         self.replay = SequenceReplay(

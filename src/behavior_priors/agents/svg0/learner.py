@@ -63,7 +63,8 @@ def init(
     opt_c, opt_p, opt_q = optimisers(config)
     return TrainState(
         networks=nets,
-        target=nets,
+        # A copy, not the same buffers: a donating update cannot take one buffer twice.
+        target=jax.tree.map(lambda x: jnp.copy(x) if eqx.is_array(x) else x, nets),
         critic_opt=opt_c.init(_params(nets.critic)),
         policy_opt=opt_p.init(_params(nets.policy)),
         prior_opt=opt_q.init(_params(nets.prior)),
@@ -118,14 +119,64 @@ def update(
 
 
 @functools.lru_cache(maxsize=16)
-def make_update_fn(config: SVG0Config):
+def make_update_fn(config: SVG0Config, donate: bool = False):
     """``update(state, batch) -> (state, metrics)``, jitted, with ``config`` baked in. Cached
-    per config, so runs with the same agent config in one process share the compiled code."""
+    per config, so runs with the same agent config in one process share the compiled code.
+
+    ``donate=True`` hands the input state's buffers to XLA, which writes the new state into them
+    (no allocation and copy of every parameter and Adam moment per step) and skips
+    ``eqx.filter_jit``'s per-call bookkeeping: about 15% faster per update on the CPU
+    (``docs/benchmarks.md``). The caller must then drop the old state: its arrays are deleted.
+    The run loop does this; keep the default when you compare states before and after.
+    """
 
     def _update(state: TrainState, batch: SequenceBatch):
         return update(config, state, batch)
 
-    return eqx.filter_jit(_update)
+    if not donate:
+        return eqx.filter_jit(_update)
+    return _DonatingUpdate(_update)
+
+
+class _DonatingUpdate:
+    """``jax.jit`` over the state's array leaves with buffer donation. The non-array leaves
+    (activation functions, sizes) and the tree structure are the static part: one compiled
+    function per distinct static part, like ``eqx.filter_jit`` but without re-partitioning
+    modules on the hot path."""
+
+    def __init__(self, fn):
+        self._fn = fn
+        self._compiled: dict[Any, Any] = {}
+
+    def __call__(self, state: TrainState, batch: SequenceBatch):
+        leaves, treedef = jax.tree.flatten(state)
+        is_array = tuple(eqx.is_array(x) for x in leaves)
+        static = tuple(None if a else x for a, x in zip(is_array, leaves, strict=True))
+        key = (treedef, static)
+        fn = self._compiled.get(key)
+        if fn is None:
+            fn = self._compiled[key] = self._build(treedef, is_array, static)
+        arrays = [x for a, x in zip(is_array, leaves, strict=True) if a]
+        new_arrays, metrics = fn(arrays, batch)
+        it = iter(new_arrays)
+        new_leaves = [next(it) if a else x for a, x in zip(is_array, leaves, strict=True)]
+        return jax.tree.unflatten(treedef, new_leaves), metrics
+
+    def _build(self, treedef, is_array, static):
+        def merge(arrays):
+            it = iter(arrays)
+            return jax.tree.unflatten(
+                treedef, [next(it) if a else s for a, s in zip(is_array, static, strict=True)]
+            )
+
+        def step(arrays, batch):
+            new_state, metrics = self._fn(merge(arrays), batch)
+            new_leaves, new_treedef = jax.tree.flatten(new_state)
+            if new_treedef != treedef:  # the update never changes the state's structure
+                raise AssertionError(f"update changed the state's structure: {new_treedef}")
+            return [x for a, x in zip(is_array, new_leaves, strict=True) if a], metrics
+
+        return jax.jit(step, donate_argnums=0)
 
 
 def check_finite(metrics: Mapping[str, Any], step: int) -> None:
