@@ -15,6 +15,7 @@ from behavior_priors.networks import (
     resolve_keys,
 )
 from behavior_priors.networks.observations import concat_observations
+from behavior_priors.networks.policies import sample_entropy
 
 SHAPES = {"proprio/joints": (3,), "proprio/vel": (2,), "task/target": (2, 2), "extero/range": (4,)}
 KEY = jax.random.PRNGKey(0)
@@ -78,6 +79,22 @@ def test_hierarchical_policy_shapes_and_joint_log_prob():
     np.testing.assert_allclose(lp, want, rtol=1e-6)
     held = pi.log_prob(obs, s.action[0], s.latent[0], jnp.zeros((5, 7)))
     np.testing.assert_allclose(held, pi.low(obs, s.latent[0]).log_prob(s.action[0]), rtol=1e-6)
+
+
+def test_sample_entropy_is_the_joint_entropy():
+    """The entropy the losses take from a policy sample equals, in expectation, the joint
+    entropy -E[log pi(z, a)] estimated by brute-force Monte Carlo; exact for flat policies."""
+    pi = HierarchicalPolicy(["task/", "proprio/"], ["proprio/"], SHAPES, 2, 4, (16, 8), KEY)
+    obs = _obs((3,))
+    s = pi.sample(obs, jax.random.PRNGKey(2), num_samples=20_000)
+    monte_carlo = -jnp.mean(pi.log_prob(obs, s.action, s.latent), axis=0)
+    np.testing.assert_allclose(sample_entropy(s), monte_carlo, atol=0.05)
+    np.testing.assert_allclose(
+        sample_entropy(s), pi.entropy(obs, jax.random.PRNGKey(3), 20_000), atol=0.02
+    )
+    flat = FlatPolicy(["proprio/"], SHAPES, 2, (8,), KEY)
+    one = flat.sample(obs, jax.random.PRNGKey(4), 1)
+    np.testing.assert_allclose(sample_entropy(one), flat(obs).entropy(), rtol=1e-6)
 
 
 def test_low_level_needs_latent():

@@ -167,3 +167,16 @@ class HierarchicalPolicy(eqx.Module):
 
 
 Policy = FlatPolicy | HierarchicalPolicy
+
+
+def sample_entropy(sample: PolicySample) -> Array:
+    """The entropy :meth:`HierarchicalPolicy.entropy` (or :meth:`FlatPolicy.entropy`) estimates,
+    from the distributions a :class:`PolicySample` already holds: ``H(z) + mean_s H(a|z_s)``
+    over its S latent samples (exact for flat policies), ``[...]``.
+
+    The losses use it instead of a second low-level pass over fresh z samples: the same unbiased
+    estimate, from the S samples already drawn, at no extra network cost.
+    """
+    if sample.high is None:
+        return sample.low.entropy()
+    return sample.high.entropy() + jnp.mean(sample.low.entropy(), axis=0)

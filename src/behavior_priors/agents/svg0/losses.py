@@ -27,7 +27,7 @@ from behavior_priors.agents.svg0.config import SVG0Config
 from behavior_priors.agents.svg0.networks import SVG0Networks
 from behavior_priors.agents.types import FIRST, LAST, SequenceBatch
 from behavior_priors.networks import Critic, FlatPolicy
-from behavior_priors.networks.policies import Policy
+from behavior_priors.networks.policies import Policy, sample_entropy
 from behavior_priors.networks.priors import Prior
 from behavior_priors.ops.distributions import gaussian_kl
 from behavior_priors.ops.kl import HierarchicalKL, hierarchical_kl_bound
@@ -98,7 +98,7 @@ def critic_loss(
     """
     obs, T = batch.observation, batch.reward.shape[1] - 1
     first, last = _batch_views(batch)
-    k_v, k_kl, k_h = jax.random.split(key, 3)
+    k_v, k_kl = jax.random.split(key)
     policy_t, prior_t, critic_t = target.policy, target.prior, target.critic
     S = config.num_action_samples
 
@@ -111,7 +111,7 @@ def critic_loss(
     )
     value = jnp.mean(q_samples, axis=0) - config.kl_cost * kl.total
     if config.entropy_cost:
-        value = value + config.entropy_cost * policy_t.entropy(obs, k_h, config.num_kl_samples)
+        value = value + config.entropy_cost * sample_entropy(sample)
 
     latent_taken = batch.latent if critic_t.latent_size else None
     q_target = critic_t(obs, batch.action, latent_taken)  # [B, T+1]
@@ -170,7 +170,11 @@ def policy_loss(
     latent = sample.latent if critic.latent_size else None
     q = jnp.mean(critic(obs, sample.action, latent), axis=0)  # [B, T+1]
     kl = policy_prior_kl(policy, prior, obs, batch.prev_latent, first, k_kl, config.num_kl_samples)
-    entropy = policy.entropy(obs, k_h, config.num_kl_samples)
+    if sample.high is not None and config.stop_q_grad_into_latent:
+        # The sample's z carries no gradient here; the entropy's must reach the high level.
+        entropy = policy.entropy(obs, k_h, config.num_kl_samples)
+    else:
+        entropy = sample_entropy(sample)
     loss = jnp.mean(-q + config.kl_cost * kl.total - config.entropy_cost * entropy)
     metrics = {
         "losses/policy": loss,
