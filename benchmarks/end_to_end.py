@@ -28,10 +28,11 @@ Our loop is :meth:`behavior_priors.training.loop.Trainer.run` itself (acting, en
 add, replay sample, learner update, logging every ``log_every`` steps); only evaluation is
 switched off inside timed chunks. The peers' loops are their own ``learn`` (``verbose=0``).
 
-``--time-to-threshold`` adds the demo run: the default :class:`TrainConfig` (pointmass-gtt3,
-default :class:`SVG0Config`: hierarchical policy and prior with a shared low level), evaluated
-every ``--tt-eval-every`` env steps with ``--tt-eval-episodes`` deterministic episodes, until the
-evaluation success rate reaches ``--tt-success`` or ``--tt-max-steps`` env steps.
+``--time-to-threshold`` adds the demo run: the ``--tt-preset`` training preset (default ``demo``:
+hierarchical policy and prior with a shared low level, point mass, go to one of 3 targets, the
+settings ``make demo`` trains with), evaluated every ``--tt-eval-every`` env steps with
+``--tt-eval-episodes`` deterministic episodes, until the evaluation success rate reaches
+``--tt-success`` or ``--tt-max-steps`` env steps.
 
     .venv/bin/python benchmarks/end_to_end.py [--steps 300] [--repeats 5] [--time-to-threshold]
     # -> benchmarks/out/end_to_end.json, and a table on stdout
@@ -226,12 +227,13 @@ def measure(args) -> dict:
 
 
 def time_to_threshold(args) -> dict:
-    """Default config on the demo task until the eval success rate reaches the threshold."""
+    """A preset (the demo's) until the eval success rate reaches the threshold."""
     from behavior_priors.training.loop import Trainer
+    from behavior_priors.training.presets import get_preset
 
-    config = TrainConfig(
-        env=ENV,
-        env_kwargs=args.tt_env_kwargs,
+    preset = get_preset(args.tt_preset)
+    config = preset.replace(
+        env_kwargs={**preset.env_kwargs, **args.tt_env_kwargs},
         seed=args.seed,
         eval_every=args.tt_eval_every,
         eval_episodes=args.tt_eval_episodes,
@@ -317,8 +319,9 @@ def main() -> None:
         help="XLA CPU single-threaded, for ours and sbx alike (better on a loaded machine)",
     )
     parser.add_argument("--time-to-threshold", action="store_true")
-    parser.add_argument("--tt-success", type=float, default=0.9)
-    parser.add_argument("--tt-max-steps", type=int, default=200_000)
+    parser.add_argument("--tt-preset", default="demo", help="training preset to time")
+    parser.add_argument("--tt-success", type=float, default=0.8)
+    parser.add_argument("--tt-max-steps", type=int, default=300_000)
     parser.add_argument("--tt-eval-every", type=int, default=10_000)
     parser.add_argument("--tt-eval-episodes", type=int, default=16)
     parser.add_argument(
@@ -364,7 +367,7 @@ def main() -> None:
     if args.time_to_threshold:
         print(
             f"time to eval success rate >= {args.tt_success} "
-            f"(default config, {ENV} {args.tt_env_kwargs or ''}):"
+            f"(preset {args.tt_preset} {args.tt_env_kwargs or ''}):"
         )
         tt = time_to_threshold(args)
         result["time_to_threshold"] = tt

@@ -102,12 +102,20 @@ def critic_loss(
     policy_t, prior_t, critic_t = target.policy, target.prior, target.critic
     S = config.num_action_samples
 
-    # Regularised value of every state in the window, from the target networks: [B, T+1].
-    sample = policy_t.sample(obs, k_v, S)
+    # Regularised value of the states the targets bootstrap from (t >= 1; V(x_0) is never
+    # used), from the target networks: [B, T].
+    obs_next = jax.tree.map(lambda x: x[:, 1:], obs)
+    sample = policy_t.sample(obs_next, k_v, S)
     latent = sample.latent if critic_t.latent_size else None
-    q_samples = critic_t(obs, sample.action, latent)  # [S, B, T+1]
+    q_samples = critic_t(obs_next, sample.action, latent)  # [S, B, T]
     kl = policy_prior_kl(
-        policy_t, prior_t, obs, batch.prev_latent, first, k_kl, config.num_kl_samples
+        policy_t,
+        prior_t,
+        obs_next,
+        batch.prev_latent[:, 1:],
+        first[:, 1:],
+        k_kl,
+        config.num_kl_samples,
     )
     value = jnp.mean(q_samples, axis=0) - config.kl_cost * kl.total
     if config.entropy_cost:
@@ -123,7 +131,7 @@ def critic_loss(
     retrace = jax.vmap(retrace_targets, in_axes=(0, 0, 0, 0, 0, None, 0))
     targets = retrace(
         q_target[:, :T],
-        value[:, 1:],
+        value,
         batch.reward[:, :T],
         discount,
         log_rhos[:, :T],
