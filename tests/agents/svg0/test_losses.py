@@ -81,6 +81,55 @@ def test_critic_loss_changes_only_the_critic():
     assert not _nonzero(grads.policy) and not _nonzero(grads.prior)
 
 
+def _ignore_action(critic):
+    """The critic with the first-layer weights of the action inputs zeroed: Q(x, a) = Q(x)."""
+    w = critic.torso.layers[0].weight  # [out, in]; the action is the last input block
+    return eqx.tree_at(lambda c: c.torso.layers[0].weight, critic, w.at[:, -ACTION_SIZE:].set(0.0))
+
+
+def test_critic_loss_equals_the_assembled_reference():
+    """With a critic that ignores the action, E_a Q'(x, a) is exact whatever the samples, so the
+    loss of a flat-prior agent is deterministic: rebuild it from its parts (V(x_{t+1}) =
+    Q'(x_{t+1}) - alpha KL + alpha_H H at t+1, the importance ratios, the masks at LAST steps)
+    and the ops' Retrace (tested against brute force in tests/ops)."""
+    from behavior_priors.ops import retrace_targets
+
+    config = small_config(policy="flat", prior="flat", kl_cost=0.3, entropy_cost=0.2)
+    nets = _state(config).networks
+    nets = eqx.tree_at(lambda n: n.critic, nets, _ignore_action(nets.critic))
+    target = _spread_policy(_state(config, seed=1).networks, scale=0.5)
+    target = eqx.tree_at(lambda n: n.critic, target, _ignore_action(target.critic))
+    B, T = 3, 6
+    batch = random_batch(config, B=B, T=T, seed=3)
+    loss, _ = critic_loss(nets.critic, target, batch, KEY, config)
+
+    obs = batch.observation
+    pi, pi0 = target.policy(obs), target.prior(obs)
+    zero_action = jnp.zeros((B, T + 1, ACTION_SIZE))
+    q_next = target.critic(obs, zero_action)
+    value = q_next - 0.3 * gaussian_kl(pi, pi0) + 0.2 * pi.entropy()  # [B, T+1]
+    log_rhos = pi.log_prob(batch.action) - batch.behaviour_log_prob
+    last = np.asarray(batch.step_type) == 2
+    q_online = nets.critic(obs, zero_action)
+    total, count = 0.0, 0
+    for b in range(B):
+        targets = retrace_targets(
+            q_next[b, :T],
+            value[b, 1:],
+            batch.reward[b, :T],
+            config.discount * batch.discount[b, :T],
+            log_rhos[b, :T],
+            config.retrace_lambda,
+            jnp.asarray(1.0 - last[b, 1:], jnp.float32),
+        )
+        for t in range(T):
+            if not last[b, t]:
+                total += 0.5 * float(targets[t] - q_online[b, t]) ** 2
+                count += 1
+    assert count > 0
+    np.testing.assert_allclose(float(loss), total / count, rtol=1e-5)
+
+
 def test_shared_low_level_is_one_set_of_parameters():
     config = small_config()
     state = _state(config)
