@@ -7,7 +7,11 @@ import numpy as np
 import pytest
 
 from behavior_priors.experiments import Experiment, ExperimentTask, build_report, run_specs
-from behavior_priors.experiments.report import area_under_curve, steps_to_threshold
+from behavior_priors.experiments.report import (
+    area_under_curve,
+    permutation_p_value,
+    steps_to_threshold,
+)
 from behavior_priors.training.plotting import bootstrap_ci
 
 TWO = Experiment(
@@ -31,6 +35,23 @@ def test_area_and_threshold_by_hand():
     assert steps_to_threshold(steps, values, 0.5) == 200.0
     assert steps_to_threshold(steps, values, 0.99) == 300.0
     assert steps_to_threshold(steps, values, 1.01) is None
+
+
+def test_permutation_p_value_by_hand_and_by_sampling():
+    # 20 ways to pick 3 of 6 values; only {1, 2, 3} itself reaches the observed difference 2.
+    assert permutation_p_value([1, 2, 3], [0, 0, 0]) == pytest.approx(1 / 20)
+    # Ties count: with x = y every split's difference is >= 0.
+    assert permutation_p_value([1, 1], [1, 1]) == 1.0
+    # x = [3, 1], y = [2, 0]: observed 2 - 1 = 1. The 6 splits give differences {3,1}: 1,
+    # {3,2}: 2, {3,0}: 0, {1,2}: 0, {1,0}: -2, {2,0}: -1; two reach 1.
+    assert permutation_p_value([3, 1], [2, 0]) == pytest.approx(2 / 6)
+    # Random splits approximate the exact value when the exact count is too large.
+    rng = np.random.default_rng(1)
+    x, y = rng.normal(0.5, 1, 8), rng.normal(0, 1, 8)
+    exact = permutation_p_value(x, y)
+    sampled = permutation_p_value(x, y, max_exact=1000)
+    assert sampled == pytest.approx(exact, abs=0.05)
+    assert math.isnan(permutation_p_value([], [1.0]))
 
 
 def _fake_run(run_dir, evals, wall_per_step=0.01):
@@ -81,6 +102,7 @@ def test_report_numbers_by_hand(tmp_path):
     assert "| gtt1 | noprior | 2 | 0.50 [" in text
     assert "200 (1/2)" in text and "100 (1/1)" in text
     assert "gtt1/hier/seed1" in text
+    assert "hier - noprior" not in text  # one seed of hier: no comparison
     assert report.figure.stat().st_size > 1000
 
 

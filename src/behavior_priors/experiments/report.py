@@ -10,13 +10,17 @@ For each task and method, over the finished seeds:
   (trapezoid rule over evaluation points; the mean metric during training: 1.0 is "succeeded
   from the first evaluation on");
 * **steps to threshold**: the first evaluation step at which the metric reaches the
-  experiment's threshold; seeds that never reach it are counted, not averaged.
+  experiment's threshold; seeds that never reach it are counted, not averaged;
+* **comparisons** of each method's AUC with the experiment's first method (the baseline): the
+  difference of means and a one-sided permutation p-value (exact over all splits of the seeds
+  when there are at most 20 000, else 20 000 random splits).
 
 Written to ``out/report.md``, ``out/curves.png`` and ``out/summary.json``.
 """
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 from dataclasses import asdict, dataclass, field
@@ -58,6 +62,28 @@ def steps_to_threshold(steps: np.ndarray, values: np.ndarray, threshold: float) 
     """The first step at which ``values >= threshold``; ``None`` if never."""
     hit = np.flatnonzero(np.asarray(values) >= threshold)
     return float(steps[hit[0]]) if len(hit) else None
+
+
+def permutation_p_value(x, y, max_exact: int = 20_000, seed: int = 0) -> float:
+    """One-sided p-value of ``mean(x) - mean(y)`` under random relabelling of the pooled
+    values: the share of splits into groups of ``len(x)`` and ``len(y)`` whose difference is at
+    least the observed one. Exact when the number of splits is at most ``max_exact``."""
+    x, y = np.asarray(x, np.float64), np.asarray(y, np.float64)
+    if len(x) == 0 or len(y) == 0:
+        return math.nan
+    pooled, n = np.concatenate([x, y]), len(x)
+    observed = x.mean() - y.mean()
+    if math.comb(len(pooled), n) <= max_exact:
+        groups = np.array(list(itertools.combinations(range(len(pooled)), n)))
+        mask = np.zeros((len(groups), len(pooled)), bool)
+        np.put_along_axis(mask, groups, True, axis=1)
+    else:
+        rng = np.random.default_rng(seed)
+        order = np.argsort(rng.random((max_exact, len(pooled))), axis=1)
+        mask = np.zeros((max_exact, len(pooled)), bool)
+        np.put_along_axis(mask, order[:, :n], True, axis=1)
+    diffs = (mask @ pooled) / n - ((~mask) @ pooled) / len(y)
+    return float(np.mean(diffs >= observed - 1e-12))
 
 
 @dataclass
@@ -251,6 +277,35 @@ def _markdown(
             f"| {s.task} | {s.method} | {len(s.seeds)} | {s.final.text()} | {s.auc.text()} | "
             f"{hit} | {s.wall_minutes.text('.1f')} |"
         )
+    lines += _comparisons(experiment, summaries)
     if missing:
         lines += ["", f"Not finished (not in the table): {', '.join(missing)}."]
     return "\n".join(lines) + "\n"
+
+
+def _comparisons(experiment: Experiment, summaries: list[MethodSummary]) -> list[str]:
+    """Markdown rows comparing every method's AUC with the first method's, per task."""
+    base_method = experiment.methods[0]
+    rows = []
+    for task in [t.label for t in experiment.tasks]:
+        by = {s.method: s for s in summaries if s.task == task}
+        base = by.get(base_method)
+        if base is None or len(base.seeds) < 2:
+            continue
+        for method, s in by.items():
+            if method == base_method or len(s.seeds) < 2:
+                continue
+            diff = s.auc.mean - base.auc.mean
+            p = permutation_p_value(s.auc.values, base.auc.values)
+            rows.append(f"| {task} | {method} - {base_method} | {diff:+.3f} | {p:.3f} |")
+    if not rows:
+        return []
+    return [
+        "",
+        f"AUC against `{base_method}`: difference of means and one-sided permutation p-value "
+        f"(the chance that relabelling the seeds gives a difference at least this large).",
+        "",
+        "| task | comparison | AUC difference | p-value |",
+        "|---|---|---|---|",
+        *rows,
+    ]
