@@ -1,4 +1,4 @@
-"""The ``behavior-priors`` command: train, eval, video, plot, list, demo, reproduce.
+"""The ``behavior-priors`` command: train, transfer, eval, video, plot, list, demo, reproduce.
 
 ``train`` takes a preset and dotted overrides of :class:`~behavior_priors.training.config.
 TrainConfig` parsed by ``tyro`` (``--agent.kl-cost 0.1``, ``--num-envs 16``); environment options
@@ -145,6 +145,83 @@ def _print_final(run_dir: Path | None, env_steps: int, final: dict[str, float]) 
             "final evaluation: "
             + ", ".join(f"{k.removeprefix('eval/')}={v:.3g}" for k, v in final.items())
         )
+
+
+# -- transfer -----------------------------------------------------------------------------------
+
+
+def _transfer_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="behavior-priors transfer",
+        add_help=False,
+        description="Start a run from the prior (and low level) of a trained run: a new task "
+        "(--task) or a new body (--body). The agent's architecture and loop settings are the "
+        "source's; any TrainConfig override follows (e.g. --total-env-steps 100000 "
+        "--agent.kl-cost 0.1).",
+    )
+    p.add_argument("--from", dest="source", type=Path, required=True, metavar="RUN_DIR")
+    p.add_argument("--checkpoint-step", type=int, help="the source's checkpoint (default latest)")
+    p.add_argument("--task", help="task set of the new run (gtt3, movebox, ... or a preset task)")
+    p.add_argument("--body", help="body of the new run (default: the source's)")
+    p.add_argument("--prior", choices=("frozen", "finetune"), default="frozen")
+    p.add_argument(
+        "--low-level",
+        choices=("frozen", "finetune", "relearn"),
+        help="the shared low level pi^L (default: frozen; relearn for a new body)",
+    )
+    p.add_argument(
+        "--policy",
+        choices=("fresh", "prior", "source", "source-frozen"),
+        help="the new policy (pi^H or the flat policy): fresh, initialised from the prior, or the "
+        "source's (default: fresh; source for a new body)",
+    )
+    p.add_argument("--run-dir", type=Path, help="default runs/transfer-<env>-seed<N>")
+    p.add_argument("--env-kwargs", nargs="+", default=[], metavar="KEY=VALUE")
+    p.add_argument("--no-progress", action="store_true", help="no progress display")
+    p.add_argument("-h", "--help", action="store_true")
+    return p
+
+
+def _cmd_transfer(argv: list[str]) -> int:
+    import tyro
+
+    from behavior_priors.training.run import Interrupted
+    from behavior_priors.transfer import TransferError, TransferSpec, transfer, transfer_config
+
+    if "-h" in argv or "--help" in argv:
+        _transfer_parser().print_help()
+        return 0
+    opts, rest = _transfer_parser().parse_known_args(argv)
+    try:
+        spec = TransferSpec(
+            source=str(opts.source),
+            checkpoint_step=opts.checkpoint_step,
+            prior=opts.prior,
+            low_level=opts.low_level,
+            policy=opts.policy,
+        )
+        base = transfer_config(
+            spec, task=opts.task, body=opts.body, env_kwargs=_parse_env_kwargs(opts.env_kwargs)
+        )
+    except ValueError as e:
+        raise UsageError(str(e)) from None
+    config = tyro.cli(type(base), default=base, args=rest, prog="behavior-priors transfer")
+    run_dir = opts.run_dir or Path("runs") / f"transfer-{config.env}-seed{config.seed}"
+    try:
+        result = transfer(
+            config,
+            spec,
+            run_dir,
+            progress=not opts.no_progress and sys.stderr.isatty(),
+            on_log=None if sys.stderr.isatty() and not opts.no_progress else _print_line,
+        )
+    except TransferError as e:
+        raise UsageError(str(e)) from None
+    except Interrupted as e:
+        print(e, file=sys.stderr)
+        return 128 + e.signum
+    _print_final(result.run_dir, result.env_steps, result.final_eval)
+    return 0
 
 
 # -- eval, video, plot, list --------------------------------------------------------------------
@@ -355,6 +432,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.add_parser("train", help="train an agent (presets, overrides, resume)", add_help=False)
+    sub.add_parser(
+        "transfer", help="start a run from a trained run's prior (new task or body)", add_help=False
+    )
 
     def run_dir_cmd(name: str, help: str) -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=help)
@@ -417,6 +497,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if argv and argv[0] == "train":
             return _cmd_train(argv[1:])
+        if argv and argv[0] == "transfer":
+            return _cmd_transfer(argv[1:])
         parser = build_parser()
         args = parser.parse_args(argv)
         if not getattr(args, "func", None):

@@ -103,6 +103,7 @@ def train(
     env: Env | None = None,
     progress: bool = False,
     on_log: Callable[[dict[str, float]], None] | None = None,
+    init_state: Callable[[svg0.TrainState], tuple[svg0.TrainState, dict[str, Any]]] | None = None,
 ) -> RunResult:
     """Train an agent; the Python API of ``behavior-priors train``.
 
@@ -114,6 +115,10 @@ def train(
       env: a custom environment instead of ``config.env`` (not recorded for resume).
       progress: show a ``rich`` progress display.
       on_log: also receives every log line.
+      init_state: replaces the fresh learner state before the first step and returns entries
+        for ``run.json`` (how :func:`behavior_priors.transfer.transfer` grafts a trained run's
+        modules in and records where they came from). Runs before anything is written, so an
+        error leaves no run directory behind. Not with ``resume``.
 
     Returns:
       :class:`RunResult` with the final evaluation, counters, learner state and log history.
@@ -122,6 +127,8 @@ def train(
         if resume or config is None:
             raise ValueError("resume needs a run_dir")
         trainer = Trainer(config, env)
+        if init_state is not None:
+            trainer.state, _ = init_state(trainer.state)
         final = trainer.run(on_log=on_log)
         return RunResult(
             None, trainer.env_steps, trainer.updates, final, trainer.state, trainer.history
@@ -137,6 +144,8 @@ def train(
                 "(start a new run directory to change settings)"
             )
         config = saved
+        if init_state is not None:
+            raise ValueError("a resumed run continues from its checkpoint; drop init_state")
     else:
         if config is None:
             raise ValueError("a new run needs a config")
@@ -145,8 +154,11 @@ def train(
                 f"{run_dir} already holds a run; continue it with resume=True (--resume) or "
                 "choose another run directory"
             )
-    run_dir.mkdir(parents=True, exist_ok=True)
     trainer = Trainer(config, env)
+    extra_info: dict[str, Any] = {}
+    if init_state is not None:  # before anything is written: an error leaves no trace
+        trainer.state, extra_info = init_state(trainer.state)
+    run_dir.mkdir(parents=True, exist_ok=True)
     checkpointer = Checkpointer(checkpointer_dir)
     if resume:
         state, meta = checkpointer.restore(checkpoint_step)
@@ -163,6 +175,7 @@ def train(
             "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
             "env_specs": _env_specs(trainer),
         }
+        info.update(extra_info)
         (run_dir / RUN_FILE).write_text(json.dumps(info, indent=2))
 
     logger = MetricLogger(

@@ -18,6 +18,12 @@ from behavior_priors.envs import StepType
         (dict(discount=0.0), "discount"),
         (dict(kl_cost=-1.0), "kl_cost must be >= 0"),
         (dict(num_action_samples=0), "num_action_samples must be >= 1"),
+        (dict(frozen=("prior.hgih",)), "unknown module 'prior.hgih'"),
+        (dict(frozen="prior"), "tuple of module names"),
+        (dict(policy="flat", prior="flat", frozen=("policy.low",)), "needs a hierarchical policy"),
+        (dict(policy="flat", prior="none", frozen=("prior",)), "has no prior"),
+        (dict(policy="flat", prior="flat", frozen=("prior.high",)), "needs a hierarchical prior"),
+        (dict(frozen=("prior.low",)), "low_level='separate'"),
     ],
 )
 def test_invalid_combinations_are_rejected(kwargs, message):

@@ -15,6 +15,7 @@ from behavior_priors.agents.svg0 import (
     prior_loss,
     prior_low_level,
 )
+from behavior_priors.agents.svg0.learner import MODULES
 from behavior_priors.ops import gaussian_kl, hierarchical_kl_bound
 
 from .helpers import ACTION_SIZE, SHAPES, VARIANTS, random_batch, small_config
@@ -273,3 +274,43 @@ def test_update_vmaps_over_seeds():
     states, metrics = update(states)
     assert metrics["losses/critic"].shape == (3,)
     assert len(set(np.asarray(metrics["losses/critic"]).round(6).tolist())) == 3
+
+
+def _leaves(tree):
+    return [np.asarray(x) for x in jax.tree.leaves(eqx.filter(tree, eqx.is_array))]
+
+
+@pytest.mark.parametrize(
+    ("variant", "frozen"),
+    [
+        ("hier-shared", ("prior.high", "policy.low")),
+        ("hier-separate", ("prior",)),
+        ("hier-separate", ("prior.low", "policy.high")),
+        ("flat-prior", ("prior",)),
+        ("flat-prior", ("policy", "critic")),
+    ],
+)
+def test_frozen_modules_stay_bit_identical_and_the_others_learn(variant, frozen):
+    config = small_config(**VARIANTS[variant], frozen=frozen, target_update_period=2)
+    state = _state(config)
+    state = state._replace(networks=_spread_policy(state.networks))
+    before = state.networks
+    step = make_update_fn(config)
+    for i in range(3):
+        state, _ = step(state, random_batch(config, seed=i))
+    getters = MODULES
+    for name in frozen:
+        for a, b in zip(
+            _leaves(getters[name](before)), _leaves(getters[name](state.networks)), strict=True
+        ):
+            np.testing.assert_array_equal(a, b, err_msg=name)
+    # Every module neither frozen nor inside a frozen one changed.
+    hier = variant.startswith("hier")
+    trained = ["critic", "policy.high", "policy.low", "prior.high"] if hier else ["critic"]
+    trained += ["prior.low"] if variant == "hier-separate" else []
+    trained += [] if hier else ["policy", "prior"]
+    for name in trained:
+        if any(name == f or name.startswith(f + ".") for f in frozen):
+            continue
+        old, new = _leaves(getters[name](before)), _leaves(getters[name](state.networks))
+        assert any(not np.array_equal(a, b) for a, b in zip(old, new, strict=True)), name

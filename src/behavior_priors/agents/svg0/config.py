@@ -11,6 +11,10 @@ PriorKind = Literal["none", "flat", "hierarchical"]
 LowLevel = Literal["shared", "separate"]
 HighPriorKind = Literal["learned", "normal", "ar1", "learned_ar"]
 
+# Modules that ``SVG0Config.frozen`` can name: a frozen module keeps its parameters bit for bit
+# (transfer: a prior or a low level reused from another run).
+FREEZABLE = ("policy", "policy.high", "policy.low", "prior", "prior.high", "prior.low", "critic")
+
 
 @dataclass(frozen=True)
 class SVG0Config:
@@ -56,6 +60,7 @@ class SVG0Config:
     prior_learning_rate: float = 1e-4
     max_grad_norm: float = 40.0
     target_update_period: int = 100
+    frozen: tuple[str, ...] = ()  # modules never updated, from FREEZABLE (e.g. "prior")
 
     def __post_init__(self):
         problems = []
@@ -97,8 +102,29 @@ class SVG0Config:
         ):
             if getattr(self, name) < 1:
                 problems.append(f"{name} must be >= 1")
+        problems += self._frozen_problems()
         if problems:
             raise ValueError("invalid SVG0Config: " + "; ".join(problems))
+
+    def _frozen_problems(self) -> list[str]:
+        if isinstance(self.frozen, str):
+            return [f"frozen must be a tuple of module names, got the string {self.frozen!r}"]
+        problems = []
+        for name in self.frozen:
+            if name not in FREEZABLE:
+                problems.append(f"frozen: unknown module {name!r} (one of {', '.join(FREEZABLE)})")
+            elif name.startswith("policy.") and self.policy != "hierarchical":
+                problems.append(f"frozen: {name!r} needs a hierarchical policy")
+            elif name.startswith("prior") and self.prior == "none":
+                problems.append(f"frozen: {name!r} but the agent has no prior")
+            elif name == "prior.high" and self.prior != "hierarchical":
+                problems.append("frozen: 'prior.high' needs a hierarchical prior")
+            elif name == "prior.low" and self.low_level != "separate":
+                problems.append(
+                    "frozen: 'prior.low' needs low_level='separate' (a shared low level is "
+                    "'policy.low')"
+                )
+        return problems
 
     @property
     def latent_size(self) -> int:

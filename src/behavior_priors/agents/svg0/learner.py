@@ -78,6 +78,30 @@ def _apply(opt: optax.GradientTransformation, module: Any, grads: Any, opt_state
     return eqx.apply_updates(module, updates), opt_state
 
 
+# Where each name of ``SVG0Config.frozen`` lives in ``SVG0Networks``.
+MODULES = {
+    "policy": lambda n: n.policy,
+    "policy.high": lambda n: n.policy.high,
+    "policy.low": lambda n: n.policy.low,
+    "prior": lambda n: n.prior,
+    "prior.high": lambda n: n.prior.high,
+    "prior.low": lambda n: n.prior.low,
+    "critic": lambda n: n.critic,
+}
+
+
+def keep_frozen(new: SVG0Networks, old: SVG0Networks, frozen: tuple[str, ...]) -> SVG0Networks:
+    """``new`` with the modules named in ``frozen`` (``SVG0Config.frozen``) put back to ``old``.
+
+    Gradients still flow through frozen modules (a frozen shared low level passes the policy
+    gradient on to z); only their own parameter updates are dropped, so they stay bit-identical.
+    """
+    for name in frozen:
+        get = MODULES[name]
+        new = eqx.tree_at(get, new, get(old), is_leaf=lambda x: x is None)
+    return new
+
+
 def update(
     config: SVG0Config, state: TrainState, batch: SequenceBatch
 ) -> tuple[TrainState, dict[str, Array]]:
@@ -101,7 +125,7 @@ def update(
     critic, critic_opt = _apply(opt_c, nets.critic, g_c, state.critic_opt)
     policy, policy_opt = _apply(opt_p, nets.policy, g_p, state.policy_opt)
     prior, prior_opt = _apply(opt_q, nets.prior, g_q, state.prior_opt)
-    new_nets = SVG0Networks(policy, prior, critic)
+    new_nets = keep_frozen(SVG0Networks(policy, prior, critic), nets, config.frozen)
 
     step = state.step + 1
     copy = (step % config.target_update_period) == 0
