@@ -6,10 +6,13 @@ Measured in one run, on the same machine:
    to use every core;
 2. **processes**: ``W`` worker processes train seeds at once, one XLA thread each
    (``behavior-priors reproduce --workers W``);
-3. **vmapped learner** (learner only): one jitted ``vmap`` of the SVG(0) update over S seeds'
-   states and batches, against S separate updates. This bounds what a seed-vmapped trainer could
-   gain, since acting and environment stepping (the rest of a run) do not batch across seeds in
-   our loop.
+3. **vmapped seeds**: one process trains the S seeds in lockstep, one vmapped actor call and one
+   vmapped update for all of them (``behavior-priors reproduce --vmap-seeds``,
+   :mod:`behavior_priors.training.multiseed`), XLA free to use every core;
+4. **vmapped seeds in processes**: ``W`` processes, each training its share of the seeds
+   vmapped, one XLA thread each (``--vmap-seeds --workers W``);
+5. **vmapped learner** (learner only): one jitted ``vmap`` of the SVG(0) update over S seeds'
+   states and batches, against S separate updates: what batching does to the update alone.
 
     .venv/bin/python benchmarks/many_seeds.py [--seeds 4] [--steps 40000] [--workers 2] [--out F]
 
@@ -39,25 +42,32 @@ from behavior_priors.agents.svg0.learner import update
 from behavior_priors.experiments import Experiment, ExperimentTask, run_experiment
 
 
-def _experiment(steps: int, seeds: int) -> Experiment:
+def _experiment(steps: int, seeds: int, tasks: int = 1) -> Experiment:
+    # Several copies of the task split the seeds into groups that separate processes can take.
     return Experiment(
         name="many-seeds-benchmark",
         description="",
         claim="",
         methods=("hier",),
-        tasks=(ExperimentTask("gtt", "gtt", "pointmass"),),
+        tasks=tuple(ExperimentTask(f"gtt{i}", "gtt", "pointmass") for i in range(tasks)),
         total_env_steps=steps,
         seeds=seeds,
         train_overrides={"eval_every": 0, "checkpoint_every": 0, "tensorboard": False},
     )
 
 
-def time_runs(steps: int, seeds: int, workers: int) -> float:
+def time_runs(steps: int, seeds: int, workers: int, vmap: bool = False) -> float:
     """Seconds to train ``seeds`` seeds of the demo preset for ``steps`` env steps each."""
+    # vmapped in W processes: W groups (task copies) of seeds / W seeds each.
+    groups = workers if vmap and workers > 1 else 1
     with tempfile.TemporaryDirectory() as tmp:
         t0 = time.perf_counter()
         outcomes = run_experiment(
-            _experiment(steps, seeds), Path(tmp), workers=workers, log=lambda _: None
+            _experiment(steps, seeds // groups, groups),
+            Path(tmp),
+            workers=workers,
+            log=lambda _: None,
+            vmap_seeds=vmap,
         )
         seconds = time.perf_counter() - t0
     bad = [o for o in outcomes.values() if not o.startswith("finished")]
@@ -122,15 +132,24 @@ def main() -> None:
     p.add_argument("--out", type=Path)
     args = p.parse_args()
     learner = time_vmapped_learner(args.seeds)
+    if args.seeds % args.workers:
+        p.error("--seeds must be a multiple of --workers")
     sequential = time_runs(args.steps, args.seeds, 1)
     parallel = time_runs(args.steps, args.seeds, args.workers)
+    vmapped = time_runs(args.steps, args.seeds, 1, vmap=True)
+    vmapped_parallel = time_runs(args.steps, args.seeds, args.workers, vmap=True)
+    w = args.workers
     result = {
         "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores",
         "seeds": args.seeds,
         "env_steps_per_seed": args.steps,
         "sequential_s": round(sequential, 1),
-        f"processes_{args.workers}_s": round(parallel, 1),
+        f"processes_{w}_s": round(parallel, 1),
+        "vmapped_s": round(vmapped, 1),
+        f"vmapped_processes_{w}_s": round(vmapped_parallel, 1),
         "processes_speedup": round(sequential / parallel, 2),
+        "vmapped_speedup": round(sequential / vmapped, 2),
+        "vmapped_processes_speedup": round(sequential / vmapped_parallel, 2),
         "learner_seed_updates_per_s_separate": round(learner["separate"], 1),
         "learner_seed_updates_per_s_vmapped": round(learner["vmapped"], 1),
         "learner_vmap_speedup": round(learner["vmapped"] / learner["separate"], 2),

@@ -330,7 +330,14 @@ def _cmd_reproduce(args: argparse.Namespace) -> int:
         raise UsageError("--workers must be >= 1")
     out = args.out or Path("results") / args.name
     try:
-        report = reproduce(args.name, out, args.seeds, args.budget_scale, args.workers)
+        report = reproduce(
+            args.name,
+            out,
+            args.seeds,
+            args.budget_scale,
+            args.workers,
+            vmap_seeds=args.vmap_seeds,
+        )
     except ValueError as e:  # e.g. --out holds another experiment
         raise UsageError(str(e)) from None
     print(f"report: {report.path}\ncurves: {report.figure}")
@@ -484,6 +491,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, help="experiment directory (default results/NAME)")
     p.add_argument(
         "--workers", type=int, default=2, help="runs trained at once, in separate processes"
+    )
+    p.add_argument(
+        "--vmap-seeds",
+        action="store_true",
+        help="train the new seeds of each method together in one process (vmapped)",
     )
     p.set_defaults(func=_cmd_reproduce)
     return parser

@@ -35,14 +35,16 @@ def reproduce(
     budget_scale: float = 1.0,
     workers: int = 1,
     log=print,
+    vmap_seeds: bool = False,
 ) -> Report:
     """Run experiment ``name`` (skipping finished runs) and build its report; the Python API of
-    ``behavior-priors reproduce``. ``out`` defaults to ``results/<name>``."""
+    ``behavior-priors reproduce``. ``out`` defaults to ``results/<name>``; ``workers`` and
+    ``vmap_seeds`` as in :func:`run_experiment`."""
     from pathlib import Path
 
     experiment = get_experiment(name)
     out = Path(out) if out is not None else Path("results") / name
-    outcomes = run_experiment(experiment, out, seeds, budget_scale, workers, log)
+    outcomes = run_experiment(experiment, out, seeds, budget_scale, workers, log, vmap_seeds)
     command = f"behavior-priors reproduce {name}"
     if seeds is not None:
         command += f" --seeds {seeds}"

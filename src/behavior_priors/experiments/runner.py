@@ -11,9 +11,12 @@ A run is *finished* when its ``final_eval.json`` exists; a run directory with a 
 final evaluation is *resumed* from its latest checkpoint (in synchronous mode it then produces the
 same metrics as a run never stopped); one with no checkpoint yet starts again.
 
-``workers > 1`` trains that many runs at once in separate processes (``spawn``). On the 2-core
-machines this project targets, two single-threaded processes finish a set of seeds faster than
-one process running them in turn; see ``docs/benchmarks.md`` ("Many seeds").
+``vmap_seeds=True`` trains the new seeds of each method and task together in one process
+(:mod:`behavior_priors.training.multiseed`: one vmapped actor and learner for all seeds);
+``workers > 1`` trains that many runs (or groups of seeds) at once in separate processes
+(``spawn``). On the 2-core machines this project targets, vmapped seeds finish a set of seeds
+soonest, then two single-threaded processes, then one process running them in turn; see
+``docs/benchmarks.md`` ("Many seeds").
 """
 
 from __future__ import annotations
@@ -101,16 +104,51 @@ def _check_experiment_file(experiment: Experiment, out: Path, budget_scale: floa
     path.write_text(json.dumps({**info, "created": time.strftime("%Y-%m-%dT%H:%M:%S%z")}))
 
 
-def _train_one(spec: RunSpec, single_thread: bool) -> tuple[str, str, float]:
-    """Train or resume one run; returns ``(name, outcome, seconds)``. Runs in a worker process
-    (or in the caller when ``workers == 1``); exceptions become the outcome text because some
-    of ours do not pickle."""
+def _single_thread() -> None:
+    # Before JAX starts: one XLA thread per worker keeps workers from competing for cores.
+    os.environ["XLA_FLAGS"] = (
+        os.environ.get("XLA_FLAGS", "")
+        + " --xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
+    ).strip()
+
+
+def _train_unit(specs: list[RunSpec], single_thread: bool) -> list[tuple[str, str, float]]:
+    """Train one run, or several new seeds of one config together; ``[(name, outcome,
+    seconds)]``. Runs in a worker process (or in the caller when ``workers == 1``)."""
     if single_thread:
-        # Before JAX starts: one XLA thread per worker keeps workers from competing for cores.
-        os.environ["XLA_FLAGS"] = (
-            os.environ.get("XLA_FLAGS", "")
-            + " --xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
-        ).strip()
+        _single_thread()
+    if len(specs) == 1:
+        return [_train_one(specs[0])]
+    from behavior_priors.training.multiseed import train_seeds
+    from behavior_priors.training.run import Interrupted
+
+    t0 = time.perf_counter()
+    for spec in specs:
+        if spec.run_dir.exists():  # killed before its first checkpoint: start again
+            shutil.rmtree(spec.run_dir)
+    try:
+        results = train_seeds(specs[0].config, [s.seed for s in specs], [s.run_dir for s in specs])
+    except Interrupted as e:
+        outcome = f"interrupted at {e.env_steps} steps"
+        return [(s.name, outcome, time.perf_counter() - t0) for s in specs]
+    except Exception as e:  # reported per run; the other runs go on
+        outcome = f"error: {type(e).__name__}: {e}"
+        return [(s.name, outcome, time.perf_counter() - t0) for s in specs]
+    seconds = time.perf_counter() - t0
+    return [
+        (
+            s.name,
+            f"finished with seeds {[x.seed for x in specs]}: success "
+            f"{r.final_eval.get('eval/success_rate', float('nan')):.2f}",
+            seconds,
+        )
+        for s, r in zip(specs, results, strict=True)
+    ]
+
+
+def _train_one(spec: RunSpec) -> tuple[str, str, float]:
+    """Train or resume one run; returns ``(name, outcome, seconds)``; exceptions become the
+    outcome text because some of ours do not pickle."""
     from behavior_priors.training.run import Interrupted, read_run, train
 
     t0 = time.perf_counter()
@@ -142,11 +180,13 @@ def run_experiment(
     budget_scale: float = 1.0,
     workers: int = 1,
     log: Callable[[str], None] = print,
+    vmap_seeds: bool = False,
 ) -> dict[str, str]:
     """Train every run of ``experiment`` not finished yet; returns ``{run name: outcome}``.
 
-    Finished runs are skipped, interrupted runs resumed. ``workers`` runs train at once in
-    separate processes (1: in this process, one after another).
+    Finished runs are skipped, interrupted runs resumed. ``vmap_seeds``: the new (not yet
+    started) seeds of each method and task train together in one process. ``workers`` runs or
+    groups train at once in separate processes (1: in this process, one after another).
     """
     if workers < 1:
         raise ValueError(f"workers must be >= 1, got {workers}")
@@ -170,22 +210,42 @@ def run_experiment(
         done = sum(not o.startswith(("error", "interrupted")) for o in outcomes.values())
         log(f"[{done}/{len(specs)}] {name}: {outcome} ({seconds / 60:.1f} min)")
 
+    units = _group_seeds(todo) if vmap_seeds else [[spec] for spec in todo]
     if workers == 1:
-        for spec in todo:
-            log(f"training {spec.name} ...")
-            report(*_train_one(spec, False))
-            if outcomes[spec.name].startswith("interrupted"):
+        for unit in units:
+            log(f"training {', '.join(s.name for s in unit)} ...")
+            for result in _train_unit(unit, False):
+                report(*result)
+            if any(outcomes[s.name].startswith("interrupted") for s in unit):
                 break
         return outcomes
     ctx = multiprocessing.get_context("spawn")
     with cf.ProcessPoolExecutor(workers, mp_context=ctx) as pool:
-        futures = [pool.submit(_train_one, spec, True) for spec in todo]
+        futures = [pool.submit(_train_unit, unit, True) for unit in units]
         try:
             for fut in cf.as_completed(futures):
-                report(*fut.result())
+                for result in fut.result():
+                    report(*result)
         except KeyboardInterrupt:
             # The workers got the same SIGINT, save their checkpoints and return.
             for f in futures:
                 f.cancel()
             raise
     return outcomes
+
+
+def _group_seeds(specs: list[RunSpec]) -> list[list[RunSpec]]:
+    """New runs of one task and method grouped (their configs differ only in the seed); runs
+    with a checkpoint stay alone and resume on their own."""
+    groups: dict[tuple[str, str], list[RunSpec]] = {}
+    units: list[list[RunSpec]] = []
+    for spec in specs:
+        if run_status(spec) == "partial":
+            units.append([spec])
+        else:
+            key = (spec.task, spec.method)
+            if key not in groups:
+                groups[key] = []
+                units.append(groups[key])
+            groups[key].append(spec)
+    return units

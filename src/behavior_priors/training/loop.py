@@ -107,8 +107,13 @@ class Trainer:
         action, extras, self.actor_state = self._act(
             self.state.networks.policy, self.ts.observation, self.ts.first(), self.actor_state, sub
         )
-        action = np.asarray(action)
-        self.replay.add(self.ts, action, jax.tree.map(np.asarray, extras))
+        return self.take_action(np.asarray(action), jax.tree.map(np.asarray, extras))
+
+    def take_action(self, action: np.ndarray, extras: Any) -> EpisodeStats:
+        """Store x_t with the actor's ``action [B, Da]`` and ``extras`` in replay, step the
+        environments, and count: the half of :meth:`env_step` after the policy (the multi-seed
+        trainer picks actions for every seed in one call, then hands each seed its own)."""
+        self.replay.add(self.ts, action, extras)
         self.ts = self.env.step(
             svg0.to_env_action(action, self.action_spec.minimum, self.action_spec.maximum)
         )
