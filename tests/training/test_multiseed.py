@@ -2,6 +2,7 @@
 alone, up to float rounding; their run directories are ordinary ones (resume, report)."""
 
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -70,3 +71,17 @@ def test_experiment_runner_with_vmapped_seeds(tmp_path):
     assert all((out / n / "final_eval.json").exists() for n in outcomes)
     finals = [json.loads((out / n / "final_eval.json").read_text()) for n in outcomes]
     assert all(np.isfinite(f["eval/episode_return"]) for f in finals)
+
+
+def test_interrupted_seeds_continue_together_exactly(tmp_path):
+    dirs = [tmp_path / "a", tmp_path / "b"]
+    train_seeds(CONFIG, [0, 1], dirs)
+    reference = [(d / "metrics.jsonl").read_text().splitlines() for d in dirs]
+    for d in dirs:  # as if stopped after the checkpoint at step 160
+        shutil.rmtree(d / "checkpoints" / "200")
+        (d / "final_eval.json").unlink()
+    results = train_seeds(CONFIG, [0, 1], dirs)
+    assert [r.env_steps for r in results] == [200, 200]
+    for d, ref in zip(dirs, reference, strict=True):
+        lines = [json.loads(x) for x in (d / "metrics.jsonl").read_text().splitlines()]
+        assert _without_speed(lines) == _without_speed([json.loads(x) for x in ref])

@@ -42,6 +42,12 @@ def _stack(trees: Sequence[Any]) -> Any:
     return jax.tree.map(lambda *xs: jnp.stack(xs), *trees)
 
 
+def _np_stack(trees: Sequence[Any]) -> Any:
+    # Host arrays (observations, replay batches) stack in numpy: one transfer per leaf later,
+    # instead of a device dispatch per seed and leaf.
+    return jax.tree.map(lambda *xs: np.stack(xs), *trees)
+
+
 def _index(tree: Any, i: int) -> Any:
     return jax.tree.map(lambda x: x[i], tree)
 
@@ -80,12 +86,21 @@ class MultiSeedTrainer:
         self.stacked = _stack([p for p, _ in parts])
         self._static_policy = eqx.partition(t[0].state.networks.policy, eqx.is_array)[1]
         self.actor_state = _stack([x.actor_state for x in t])
+        pending = [x._pending_metrics for x in t]
+        self._pending_metrics = None if pending[0] is None else _np_stack(pending)
 
     def sync(self) -> None:
-        """Write each seed's learner state and actor memory back into its trainer."""
+        """Write each seed's learner state, actor memory and latest metrics back into its
+        trainer."""
+        metrics = None
+        if self._pending_metrics is not None:
+            metrics = jax.device_get(self._pending_metrics)
+            self._pending_metrics = None
         for i, t in enumerate(self.trainers):
             t.state = eqx.combine(_index(self.stacked, i), self._static_state)
             t.actor_state = _index(self.actor_state, i)
+            if metrics is not None:
+                t._pending_metrics = _index(metrics, i)
 
     @property
     def env_steps(self) -> int:
@@ -98,8 +113,8 @@ class MultiSeedTrainer:
             t.act_key, sub = jax.random.split(t.act_key)
             keys.append(sub)
         policy = self.stacked.networks.policy
-        obs = _stack([t.ts.observation for t in self.trainers])
-        first = jnp.stack([t.ts.first() for t in self.trainers])
+        obs = _np_stack([t.ts.observation for t in self.trainers])
+        first = np.stack([t.ts.first() for t in self.trainers])
         action, extras, self.actor_state = self._act(
             policy, obs, first, self.actor_state, jnp.stack(keys)
         )
@@ -117,15 +132,15 @@ class MultiSeedTrainer:
         debt = lead.update_debt + c.num_envs * c.updates_per_env_step
         metrics = None
         while debt >= 1.0:
-            batch = _stack([t.replay.sample(c.batch_size) for t in self.trainers])
+            batch = _np_stack([t.replay.sample(c.batch_size) for t in self.trainers])
             self.stacked, metrics = self._update(self.stacked, batch)
             debt -= 1.0
             for t in self.trainers:
                 t.updates += 1
-        for i, t in enumerate(self.trainers):
+        for t in self.trainers:
             t.update_debt = debt
-            if metrics is not None:
-                t._pending_metrics = _index(metrics, i)
+        if metrics is not None:
+            self._pending_metrics = metrics  # stacked; split per seed at the next log
 
     def run(
         self,
