@@ -494,8 +494,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--vmap-seeds",
-        action="store_true",
-        help="train the new seeds of each method together in one process (vmapped)",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="train the new seeds of each method together, vmapped, shared among the workers "
+        "(default; fastest on 2 cores, docs/benchmarks.md)",
     )
     p.set_defaults(func=_cmd_reproduce)
     return parser

@@ -100,3 +100,14 @@ def test_cli_errors_and_listing(capsys):
     assert main(["list", "experiments"]) == 0
     listed = capsys.readouterr().out
     assert "multitask-prior" in listed and "hier-vs-flat" in listed
+
+
+def test_vmapped_seed_groups_share_one_method_and_split_among_workers(tmp_path):
+    from behavior_priors.experiments.runner import _group_seeds
+
+    specs = run_specs(get_experiment("multitask-prior"), tmp_path, seeds=5)
+    units = _group_seeds(specs, 2)
+    assert sorted(len(u) for u in units) == [2, 2, 2, 3, 3, 3]
+    assert all(len({(s.task, s.method) for s in u}) == 1 for u in units)
+    assert sorted(s.name for u in units for s in u) == sorted(s.name for s in specs)
+    assert [len(u) for u in _group_seeds(specs, 1)] == [5, 5, 5]

@@ -35,7 +35,7 @@ def reproduce(
     budget_scale: float = 1.0,
     workers: int = 1,
     log=print,
-    vmap_seeds: bool = False,
+    vmap_seeds: bool = True,
 ) -> Report:
     """Run experiment ``name`` (skipping finished runs) and build its report; the Python API of
     ``behavior-priors reproduce``. ``out`` defaults to ``results/<name>``; ``workers`` and

@@ -4,9 +4,9 @@ vmapped learner update serve every seed.
 Small networks leave a CPU mostly idle between the many small kernels of an update; stacking S
 seeds' parameters and batches along a new leading axis makes each kernel S times larger for
 about the same overhead. On the 2-core development machine one vmapped update of 4 seeds of
-the demo agent does 2.6x the seed-updates per second of 4 separate updates, and 4 seeds train
-about 2x sooner than one seed after another, against 1.2x for two worker processes
-(``benchmarks/many_seeds.py``, ``docs/benchmarks.md``, "Many seeds").
+the demo agent does 2.1x the seed-updates per second of 4 separate updates, and 4 seeds train
+1.33x sooner than one after another (1.48x as 2 processes of 2 vmapped seeds; 1.19x as 2
+processes of one seed each): ``benchmarks/many_seeds.py``, ``docs/benchmarks.md``, "Many seeds".
 
 Each seed keeps its own :class:`~behavior_priors.training.loop.Trainer` (environments, replay,
 episode bookkeeping, evaluation, random streams): a seed's run is the run ``train`` would make
