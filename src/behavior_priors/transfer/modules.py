@@ -27,7 +27,7 @@ def _net_signature(net: GaussianNet) -> dict[str, Any]:
     }
 
 
-def _check_same(name: str, src: GaussianNet, dst: GaussianNet) -> None:
+def _check_same(name: str, src: GaussianNet, dst: GaussianNet, same_body: bool = True) -> None:
     a, b = _net_signature(src), _net_signature(dst)
     if a == b and _leaf_shapes(src) == _leaf_shapes(dst):
         return
@@ -49,7 +49,14 @@ def _check_same(name: str, src: GaussianNet, dst: GaussianNet) -> None:
     diffs += _size_diffs(a, b, "in the source", "in the new run")
     if not diffs:
         diffs.append("parameter shapes differ")
-    raise TransferError(f"cannot transfer {name}: {'; '.join(diffs)}")
+    hint = (
+        ""
+        if same_body
+        else ". Across bodies the high level must read inputs every body has: train the source "
+        "with e.g. --agent.high-keys proprio/velocity task/ --agent.prior-keys proprio/velocity "
+        "(docs/transfer.md)"
+    )
+    raise TransferError(f"cannot transfer {name}: {'; '.join(diffs)}{hint}")
 
 
 def _size_diffs(a: dict, b: dict, where_a: str, where_b: str) -> list[str]:
@@ -150,7 +157,7 @@ def graft(
                     f"{type(dst_high).__name__} in the new run"
                 )
             if hasattr(src_high, "net"):
-                _check_same("the high-level prior pi0^H", src_high.net, dst_high.net)
+                _check_same("the high-level prior pi0^H", src_high.net, dst_high.net, same_body)
             elif _leaf_shapes(src_high) != _leaf_shapes(dst_high):
                 raise TransferError("the high-level priors' parameter shapes differ")
             nets = eqx.tree_at(lambda n: n.prior.high, nets, _copy(src_high))
@@ -194,7 +201,7 @@ def graft(
         nets = eqx.tree_at(get_top, nets, embed_net(src_net, get_top(fresh)))
         what[top] = "initialised from the source's prior, fine-tuned"
     else:
-        _check_same(f"the policy's {top}", get_top(source), get_top(fresh))
+        _check_same(f"the policy's {top}", get_top(source), get_top(fresh), same_body)
         nets = eqx.tree_at(get_top, nets, _copy(get_top(source)))
         what[top] = "transferred, " + ("frozen" if spec.policy == "source-frozen" else "fine-tuned")
     what["critic"] = "fresh"
