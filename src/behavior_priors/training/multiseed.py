@@ -30,12 +30,20 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from behavior_priors import __version__
 from behavior_priors.agents import svg0
 from behavior_priors.training.checkpoint import Checkpointer
 from behavior_priors.training.config import TrainConfig
-from behavior_priors.training.logger import MetricLogger
 from behavior_priors.training.loop import RunResult, Trainer
+from behavior_priors.training.run import (
+    RUN_FILE,
+    Interrupted,
+    StopFlag,
+    next_multiple,
+    open_logger,
+    save_checkpoint,
+    write_final_eval,
+    write_run_file,
+)
 
 
 def _stack(trees: Sequence[Any]) -> Any:
@@ -233,7 +241,6 @@ def train_seeds(
     the same steps). SIGINT/SIGTERM save every seed's checkpoint and raise
     :class:`~behavior_priors.training.run.Interrupted`.
     """
-    from behavior_priors.training.run import RUN_FILE, Interrupted, _env_specs, _StopFlag
 
     run_dirs = [Path(d) for d in run_dirs]
     if len(run_dirs) != len(seeds):
@@ -256,39 +263,20 @@ def train_seeds(
     else:
         for d, t in zip(run_dirs, multi.trainers, strict=True):
             d.mkdir(parents=True, exist_ok=True)
-            info = {
-                "config": t.config.to_dict(),
-                "version": __version__,
-                "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-                "env_specs": _env_specs(t),
-                "trained_with_seeds": list(seeds),
-            }
-            (d / RUN_FILE).write_text(json.dumps(info, indent=2))
-    loggers = []
-    for d, t in zip(run_dirs, multi.trainers, strict=True):
-        logger = MetricLogger(
-            d,
-            tensorboard=config.tensorboard,
-            wandb=config.wandb,
-            config=t.config.to_dict(),
-            resume=resume,
-        )
-        if resume:
-            logger.truncate_after(t.env_steps)
-        loggers.append(logger)
+            write_run_file(d, t, trained_with_seeds=list(seeds))
+    loggers = [open_logger(d, t, resume) for d, t in zip(run_dirs, multi.trainers, strict=True)]
 
     def save(m: MultiSeedTrainer) -> None:
         for t, ck in zip(m.trainers, checkpointers, strict=True):
-            meta = {"version": __version__, "config": t.config.to_dict()}
-            ck.save(t.env_steps, t.state_dict(), meta)
+            save_checkpoint(ck, t)
 
     every = config.checkpoint_every
-    next_ckpt = [(multi.env_steps // every + 1) * every if every else 0]
+    next_ckpt = [next_multiple(multi.env_steps, every)]
 
     def after_log(m: MultiSeedTrainer) -> None:
         if every and m.env_steps >= next_ckpt[0]:
             save(m)
-            next_ckpt[0] = (m.env_steps // every + 1) * every
+            next_ckpt[0] = next_multiple(m.env_steps, every)
 
     def log(i: int, line: dict[str, float]) -> None:
         loggers[i].log(int(line["env_steps"]), {k: v for k, v in line.items() if k != "env_steps"})
@@ -296,16 +284,14 @@ def train_seeds(
             on_log(i, line)
 
     try:
-        with _StopFlag() as stop:
+        with StopFlag() as stop:
             finals = multi.run(on_log=log, after_log=after_log, should_stop=stop)
             if stop.signum is not None:
                 save(multi)
                 raise Interrupted(run_dirs[0], multi.env_steps, stop.signum)
         save(multi)
         for d, t, final in zip(run_dirs, multi.trainers, finals, strict=True):
-            (d / "final_eval.json").write_text(
-                json.dumps({"env_steps": t.env_steps, **final}, indent=2)
-            )
+            write_final_eval(d, t, final)
     finally:
         for logger in loggers:
             logger.close()

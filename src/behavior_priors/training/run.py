@@ -66,7 +66,7 @@ def _env_specs(trainer: Trainer) -> dict[str, Any]:
     }
 
 
-class _StopFlag:
+class StopFlag:
     """Installs SIGINT/SIGTERM handlers that ask the loop to stop (main thread only)."""
 
     def __init__(self):
@@ -169,36 +169,19 @@ def train(
                 f"checkpoint {checkpointer_dir / str(meta['step'])} does not fit this run: {e}"
             ) from e
     else:
-        info = {
-            "config": config.to_dict(),
-            "version": __version__,
-            "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-            "env_specs": _env_specs(trainer),
-        }
-        info.update(extra_info)
-        (run_dir / RUN_FILE).write_text(json.dumps(info, indent=2))
+        write_run_file(run_dir, trainer, **extra_info)
 
-    logger = MetricLogger(
-        run_dir,
-        tensorboard=config.tensorboard,
-        wandb=config.wandb,
-        config=config.to_dict(),
-        resume=resume,
-    )
-    if resume:
-        logger.truncate_after(trainer.env_steps)  # lines after the checkpoint are replayed
+    logger = open_logger(run_dir, trainer, resume)
 
     def save(t: Trainer) -> None:
-        checkpointer.save(
-            t.env_steps, t.state_dict(), {"version": __version__, "config": config.to_dict()}
-        )
+        save_checkpoint(checkpointer, t)
 
-    next_ckpt = [_next_multiple(trainer.env_steps, config.checkpoint_every)]
+    next_ckpt = [next_multiple(trainer.env_steps, config.checkpoint_every)]
 
     def after_log(t: Trainer) -> None:
         if config.checkpoint_every and t.env_steps >= next_ckpt[0]:
             save(t)
-            next_ckpt[0] = _next_multiple(t.env_steps, config.checkpoint_every)
+            next_ckpt[0] = next_multiple(t.env_steps, config.checkpoint_every)
 
     display = _Progress(config.total_env_steps, trainer.env_steps) if progress else None
 
@@ -210,7 +193,7 @@ def train(
             on_log(line)
 
     try:
-        with _StopFlag() as stop:
+        with StopFlag() as stop:
             if display is not None:
                 display.start()
             try:
@@ -222,9 +205,7 @@ def train(
                 save(trainer)
                 raise Interrupted(run_dir, trainer.env_steps, stop.signum)
         save(trainer)
-        (run_dir / "final_eval.json").write_text(
-            json.dumps({"env_steps": trainer.env_steps, **final}, indent=2)
-        )
+        write_final_eval(run_dir, trainer, final)
     finally:
         logger.close()
     return RunResult(
@@ -232,8 +213,47 @@ def train(
     )
 
 
-def _next_multiple(n: int, every: int) -> int:
+# -- the pieces of a run directory (also written by training.multiseed.train_seeds) --------------
+
+
+def next_multiple(n: int, every: int) -> int:
+    """The next multiple of ``every`` after ``n`` (0 when ``every`` is 0: never)."""
     return (n // every + 1) * every if every else 0
+
+
+def write_run_file(run_dir: Path, trainer: Trainer, **extra: Any) -> None:
+    """``run.json`` of a new run: config, version, creation time, environment specs, ``extra``."""
+    info = {
+        "config": trainer.config.to_dict(),
+        "version": __version__,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "env_specs": _env_specs(trainer),
+        **extra,
+    }
+    (run_dir / RUN_FILE).write_text(json.dumps(info, indent=2))
+
+
+def open_logger(run_dir: Path, trainer: Trainer, resume: bool) -> MetricLogger:
+    """The run's metric logger; on resume, the lines after the checkpoint are dropped (the
+    continued run logs them again)."""
+    c = trainer.config
+    logger = MetricLogger(
+        run_dir, tensorboard=c.tensorboard, wandb=c.wandb, config=c.to_dict(), resume=resume
+    )
+    if resume:
+        logger.truncate_after(trainer.env_steps)
+    return logger
+
+
+def save_checkpoint(checkpointer: Checkpointer, trainer: Trainer) -> None:
+    meta = {"version": __version__, "config": trainer.config.to_dict()}
+    checkpointer.save(trainer.env_steps, trainer.state_dict(), meta)
+
+
+def write_final_eval(run_dir: Path, trainer: Trainer, final: dict[str, float]) -> None:
+    (run_dir / "final_eval.json").write_text(
+        json.dumps({"env_steps": trainer.env_steps, **final}, indent=2)
+    )
 
 
 class _Progress:

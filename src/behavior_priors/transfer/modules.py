@@ -11,6 +11,7 @@ import jax
 import jax.numpy as jnp
 
 from behavior_priors.agents import svg0
+from behavior_priors.agents.svg0.learner import copy_arrays
 from behavior_priors.networks.gaussian_net import GaussianNet
 
 
@@ -104,12 +105,8 @@ def embed_net(src: GaussianNet, dst: GaussianNet) -> GaussianNet:
         col += hi - lo
     if src.extra_size:
         w = w.at[:, at : at + src.extra_size].set(w_src[:, col : col + src.extra_size])
-    out = eqx.tree_at(lambda n: (n.torso, n.head), dst, _copy((src.torso, src.head)))
+    out = eqx.tree_at(lambda n: (n.torso, n.head), dst, copy_arrays((src.torso, src.head)))
     return eqx.tree_at(lambda n: n.torso.layers[0].weight, out, w)
-
-
-def _copy(x: Any) -> Any:
-    return jax.tree.map(lambda a: jnp.array(a) if eqx.is_array(a) else a, x)
 
 
 def graft(
@@ -147,7 +144,7 @@ def graft(
                     "a hierarchical prior (pi0^H is kept, the low level relearned)"
                 )
             _check_same("the flat prior pi0", source.prior.net, fresh.prior.net)
-            nets = eqx.tree_at(lambda n: n.prior, nets, _copy(source.prior))
+            nets = eqx.tree_at(lambda n: n.prior, nets, copy_arrays(source.prior))
             what["prior"] = mode[spec.prior]
         else:
             src_high, dst_high = source.prior.high, fresh.prior.high
@@ -160,14 +157,14 @@ def graft(
                 _check_same("the high-level prior pi0^H", src_high.net, dst_high.net, same_body)
             elif _leaf_shapes(src_high) != _leaf_shapes(dst_high):
                 raise TransferError("the high-level priors' parameter shapes differ")
-            nets = eqx.tree_at(lambda n: n.prior.high, nets, _copy(src_high))
+            nets = eqx.tree_at(lambda n: n.prior.high, nets, copy_arrays(src_high))
             what["prior.high"] = mode[spec.prior]
             if fresh.prior.low is not None:
                 if spec.low_level == "relearn":
                     what["prior.low"] = "fresh (relearned)"
                 else:
                     _check_same("the low-level prior pi0^L", source.prior.low, fresh.prior.low)
-                    nets = eqx.tree_at(lambda n: n.prior.low, nets, _copy(source.prior.low))
+                    nets = eqx.tree_at(lambda n: n.prior.low, nets, copy_arrays(source.prior.low))
                     what["prior.low"] = mode[spec.prior]
 
     # The policy's low level pi^L (shared with pi0^L when the prior has no low level).
@@ -181,7 +178,7 @@ def graft(
                     "proprioception; a new body needs --low-level relearn"
                 )
             _check_same("the low level pi^L", source.policy.low, fresh.policy.low)
-            nets = eqx.tree_at(lambda n: n.policy.low, nets, _copy(source.policy.low))
+            nets = eqx.tree_at(lambda n: n.policy.low, nets, copy_arrays(source.policy.low))
             what["policy.low"] = mode[spec.low_level]
 
     # The policy's own part: the flat policy, or pi^H.
@@ -202,7 +199,7 @@ def graft(
         what[top] = "initialised from the source's prior, fine-tuned"
     else:
         _check_same(f"the policy's {top}", get_top(source), get_top(fresh), same_body)
-        nets = eqx.tree_at(get_top, nets, _copy(get_top(source)))
+        nets = eqx.tree_at(get_top, nets, copy_arrays(get_top(source)))
         what[top] = "transferred, " + ("frozen" if spec.policy == "source-frozen" else "fine-tuned")
     what["critic"] = "fresh"
     return nets, what

@@ -25,12 +25,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-import equinox as eqx
-import jax
-import jax.numpy as jnp
-
 from behavior_priors.agents import svg0
-from behavior_priors.agents.svg0.learner import optimisers
+from behavior_priors.agents.svg0.learner import state_from_networks
 from behavior_priors.training.config import TrainConfig
 from behavior_priors.training.run import RunResult, load, read_run, train
 from behavior_priors.transfer.modules import TransferError, check_agents, graft
@@ -175,15 +171,7 @@ def transfer_state(
         )
     check_agents(source.config.agent, config.agent)
     nets, what = graft(fresh.networks, source.state.networks, resolved, same_body)
-    opt_c, opt_p, opt_q = optimisers(config.agent)
-    params = lambda m: eqx.filter(m, eqx.is_inexact_array)  # noqa: E731
-    state = fresh._replace(
-        networks=nets,
-        target=jax.tree.map(lambda a: jnp.array(a) if eqx.is_array(a) else a, nets),
-        critic_opt=opt_c.init(params(nets.critic)),
-        policy_opt=opt_p.init(params(nets.policy)),
-        prior_opt=opt_q.init(params(nets.prior)),
-    )
+    state = state_from_networks(config.agent, nets, fresh.key)
     provenance = {
         "source": str(Path(spec.source).resolve()),
         "source_env": source.config.env,

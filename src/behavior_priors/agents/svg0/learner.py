@@ -60,16 +60,27 @@ def init(
     """Fresh networks, targets equal to them, and zeroed optimiser states."""
     k_net, k_state = jax.random.split(key)
     nets = make_networks(config, obs_shapes, action_size, k_net)
+    return state_from_networks(config, nets, k_state)
+
+
+def copy_arrays(tree: Any) -> Any:
+    """``tree`` with every array copied into a new buffer (other leaves kept)."""
+    return jax.tree.map(lambda x: jnp.copy(x) if eqx.is_array(x) else x, tree)
+
+
+def state_from_networks(config: SVG0Config, nets: SVG0Networks, key: Array) -> TrainState:
+    """A learner state at step 0 for given networks: targets equal to them, zeroed optimiser
+    states (``init``, and transfer after grafting trained modules in)."""
     opt_c, opt_p, opt_q = optimisers(config)
     return TrainState(
         networks=nets,
         # A copy, not the same buffers: a donating update cannot take one buffer twice.
-        target=jax.tree.map(lambda x: jnp.copy(x) if eqx.is_array(x) else x, nets),
+        target=copy_arrays(nets),
         critic_opt=opt_c.init(_params(nets.critic)),
         policy_opt=opt_p.init(_params(nets.policy)),
         prior_opt=opt_q.init(_params(nets.prior)),
         step=jnp.zeros((), jnp.int32),
-        key=k_state,
+        key=key,
     )
 
 
