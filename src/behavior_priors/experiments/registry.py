@@ -4,6 +4,11 @@ An experiment is data, not code: which training presets to compare (``METHODS`` 
 :mod:`behavior_priors.training.presets`), on which tasks (a preset task and body plus
 environment overrides), how many seeds, and how many environment steps. ``behavior-priors
 reproduce NAME`` runs it (:mod:`.runner`) and builds its report (:mod:`.report`).
+
+A *transfer* experiment has a source stage as well (:class:`SourceStage`): its methods may be
+:class:`TransferMethod` recipes, which start from the run of seed k of a source method trained
+first on the source task (:mod:`behavior_priors.transfer`). The report compares the target runs
+only.
 """
 
 from __future__ import annotations
@@ -35,6 +40,45 @@ class ExperimentTask:
 
 
 @dataclass(frozen=True)
+class SourceStage:
+    """The runs a transfer experiment transfers from: one per source method and seed.
+
+    Attributes:
+      task: the source task (e.g. go to one of 3 targets, shaped reward).
+      total_env_steps: the budget of one source run (before ``budget_scale``).
+      train_overrides: :class:`TrainConfig` fields set on every source run.
+      agent_overrides: agent fields set on every source run, e.g. observation keys that make
+        the high level body-agnostic for body transfer.
+    """
+
+    task: ExperimentTask
+    total_env_steps: int
+    train_overrides: Mapping[str, Any] = field(default_factory=dict)
+    agent_overrides: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class TransferMethod:
+    """A method of a transfer experiment: start from seed k of ``source_method``'s source run.
+
+    The options are those of :class:`behavior_priors.transfer.TransferSpec` (``None``: its
+    defaults for a same- or new-body transfer).
+    """
+
+    source_method: str
+    prior: str = "frozen"
+    low_level: str | None = None
+    policy: str | None = None
+
+    def spec(self, source_run: str) -> Any:
+        from behavior_priors.transfer import TransferSpec
+
+        return TransferSpec(
+            source=str(source_run), prior=self.prior, low_level=self.low_level, policy=self.policy
+        )
+
+
+@dataclass(frozen=True)
 class Experiment:
     """Methods x tasks x seeds at a step budget.
 
@@ -51,6 +95,12 @@ class Experiment:
         policy, logged every ``eval_every`` steps).
       train_overrides: :class:`TrainConfig` fields set on every run (e.g. ``eval_every``).
       agent_overrides: agent fields set on every run (e.g. ``kl_cost``).
+      source: the source stage of a transfer experiment (``None``: no transfer).
+      transfers: methods that transfer from a source run, by the name they have in
+        ``methods``; every other method is a preset method trained from scratch. The
+        transferred runs keep the source's architecture and loop settings; the target task's
+        environment options, the budget and ``train_overrides`` apply (``agent_overrides``
+        apply to the methods trained from scratch only).
     """
 
     name: str
@@ -64,11 +114,19 @@ class Experiment:
     metric: str = "eval/success_rate"
     train_overrides: Mapping[str, Any] = field(default_factory=dict)
     agent_overrides: Mapping[str, Any] = field(default_factory=dict)
+    source: SourceStage | None = None
+    transfers: Mapping[str, TransferMethod] = field(default_factory=dict)
 
     def __post_init__(self):
-        unknown = [m for m in self.methods if m not in METHODS]
+        unknown = [m for m in self.methods if m not in METHODS and m not in self.transfers]
+        sources = [t.source_method for t in self.transfers.values()]
+        unknown += [m for m in sources if m not in METHODS]
         if unknown:
             raise ValueError(f"experiment {self.name!r}: unknown methods {unknown}")
+        if self.transfers and self.source is None:
+            raise ValueError(f"experiment {self.name!r}: transfer methods need a source stage")
+        for recipe in self.transfers.values():
+            recipe.spec("-")  # checks the options: a ValueError names the bad one
         labels = [t.label for t in self.tasks]
         if not labels or len(set(labels)) != len(labels):
             raise ValueError(f"experiment {self.name!r}: task labels must be unique, non-empty")
@@ -79,31 +137,104 @@ class Experiment:
         self, task: ExperimentTask, method: str, seed: int, budget_scale: float = 1.0
     ) -> TrainConfig:
         """The :class:`TrainConfig` of one run."""
-        if budget_scale <= 0:
-            raise ValueError(f"budget_scale must be > 0, got {budget_scale}")
-        base = get_preset(f"{task.preset_task}-{task.body}-{method}")
-        steps = max(1, round(self.total_env_steps * budget_scale))
-        overrides = dict(self.train_overrides)
-        # Scaled-down budgets still evaluate a few times along the way.
-        for key in ("eval_every", "log_every", "checkpoint_every"):
-            value = overrides.get(key, getattr(base, key))
-            if budget_scale < 1 and value:
-                overrides[key] = max(1, round(value * budget_scale))
-        overrides["warmup_steps"] = min(overrides.get("warmup_steps", base.warmup_steps), steps)
-        return base.replace(
-            env_kwargs={**base.env_kwargs, **task.env_kwargs},
-            total_env_steps=steps,
-            seed=seed,
-            agent=base.agent.replace(**self.agent_overrides)
-            if self.agent_overrides
-            else base.agent,
-            **overrides,
+        if method in self.transfers:
+            return self._transfer_config(task, method, seed, budget_scale)
+        return _scaled(
+            get_preset(f"{task.preset_task}-{task.body}-{method}"),
+            task,
+            seed,
+            self.total_env_steps,
+            budget_scale,
+            self.train_overrides,
+            self.agent_overrides,
         )
+
+    @property
+    def source_methods(self) -> tuple[str, ...]:
+        """The preset methods trained in the source stage, in the order first used."""
+        return tuple(dict.fromkeys(t.source_method for t in self.transfers.values()))
+
+    def source_config(self, method: str, seed: int, budget_scale: float = 1.0) -> TrainConfig:
+        """The :class:`TrainConfig` of a source run."""
+        if self.source is None or method not in self.source_methods:
+            raise ValueError(f"experiment {self.name!r} has no source method {method!r}")
+        task = self.source.task
+        return _scaled(
+            get_preset(f"{task.preset_task}-{task.body}-{method}"),
+            task,
+            seed,
+            self.source.total_env_steps,
+            budget_scale,
+            self.source.train_overrides,
+            self.source.agent_overrides,
+        )
+
+    def _transfer_config(
+        self, task: ExperimentTask, method: str, seed: int, budget_scale: float
+    ) -> TrainConfig:
+        from behavior_priors.training.presets import TASKS
+        from behavior_priors.transfer import transfer_config
+
+        recipe = self.transfers[method]
+        # The source's architecture and loop (the unscaled config: the target scales itself).
+        source = self.source_config(recipe.source_method, seed)
+        suffix, env_kwargs = TASKS[task.preset_task]
+        config = transfer_config(
+            recipe.spec("-"), task=suffix, body=task.body, source_config=source
+        )
+        # The target's environment: the target task's preset options and the experiment's only.
+        config = config.replace(env_kwargs={**env_kwargs, **task.env_kwargs})
+        return _scaled(
+            config, None, seed, self.total_env_steps, budget_scale, self.train_overrides, {}
+        )
+
+
+def _scaled(
+    base: TrainConfig,
+    task: ExperimentTask | None,
+    seed: int,
+    total_env_steps: int,
+    budget_scale: float,
+    train_overrides: Mapping[str, Any],
+    agent_overrides: Mapping[str, Any],
+) -> TrainConfig:
+    """``base`` with the task's environment options (if given), the seed, the scaled budget and
+    the overrides."""
+    if budget_scale <= 0:
+        raise ValueError(f"budget_scale must be > 0, got {budget_scale}")
+    steps = max(1, round(total_env_steps * budget_scale))
+    overrides = dict(train_overrides)
+    # Scaled-down budgets still evaluate a few times along the way.
+    for key in ("eval_every", "log_every", "checkpoint_every"):
+        value = overrides.get(key, getattr(base, key))
+        if budget_scale < 1 and value:
+            overrides[key] = max(1, round(value * budget_scale))
+    overrides["warmup_steps"] = min(overrides.get("warmup_steps", base.warmup_steps), steps)
+    env_kwargs = base.env_kwargs if task is None else {**base.env_kwargs, **task.env_kwargs}
+    return base.replace(
+        env_kwargs=env_kwargs,
+        total_env_steps=steps,
+        seed=seed,
+        agent=base.agent.replace(**agent_overrides) if agent_overrides else base.agent,
+        **overrides,
+    )
 
 
 # Sparse go-to-target on the point mass (claim 1): reward only while on the target, with a
 # bonus the first time; 10 s episodes. See docs/results/multitask-prior.md.
 _SPARSE_GTT = {"shaped": False, "reward_scale": 1.0, "success_bonus": 0.5, "episode_seconds": 10.0}
+
+# Task transfer (claims 2 and 3b): the targets' task ids rotated, so "task i" now means target
+# i+1 (mod 3). A prior that sees the task id (flat-full) learned the old mapping and pulls the new
+# policy towards the wrong target; a prior on proprioception only cannot. Sparse reward, so the
+# prior's shaping is what could speed learning.
+_ROTATED = ("go_to_target:1", "go_to_target:2", "go_to_target:0")
+# Body transfer (claim 4): the high level of the source reads body-agnostic inputs only (the
+# root's velocity, and the targets in the body's yaw frame), which the Ant has as well.
+_BODY_AGNOSTIC = {
+    "high_keys": ("proprio/velocity", "task/"),
+    "prior_keys": ("proprio/velocity",),
+}
 
 EXPERIMENTS: dict[str, Experiment] = {
     e.name: e
@@ -133,6 +264,55 @@ EXPERIMENTS: dict[str, Experiment] = {
             seeds=3,
             threshold=0.5,
             train_overrides={"eval_every": 25_000, "tensorboard": False},
+        ),
+        Experiment(
+            name="task-transfer",
+            description="claims 2, 3b: priors from go-to-target (shaped) transferred to a "
+            "held-out sparse task (task ids rotated); no prior vs flat, flat-full, hier",
+            claim="Information asymmetry matters: a prior that cannot see the task transfers "
+            "better than one that sees everything (claim 2); the hierarchical prior with a "
+            "shared low level transfers better to new tasks (claim 3, second half).",
+            methods=("noprior", "transfer-flat", "transfer-flat-full", "transfer-hier"),
+            tasks=(
+                ExperimentTask(
+                    "gtt3-rotated-sparse", "gtt", "pointmass", {**_SPARSE_GTT, "tasks": _ROTATED}
+                ),
+            ),
+            total_env_steps=150_000,
+            seeds=3,
+            threshold=0.5,
+            train_overrides={"eval_every": 15_000, "tensorboard": False},
+            source=SourceStage(
+                ExperimentTask("gtt3-shaped", "gtt", "pointmass"),
+                total_env_steps=150_000,
+                train_overrides={"eval_every": 25_000, "tensorboard": False},
+            ),
+            transfers={
+                "transfer-flat": TransferMethod("flat"),
+                "transfer-flat-full": TransferMethod("flat-full"),
+                "transfer-hier": TransferMethod("hier"),
+            },
+        ),
+        Experiment(
+            name="body-transfer",
+            description="claim 4: high level (pi^H, pi0^H) from the point mass to the Ant "
+            "(new low level) vs the Ant from scratch, go to one of 3 targets",
+            claim="Body transfer works by reusing the high level: an Ant whose pi^H and pi0^H "
+            "come from the point mass learns faster than one from scratch (claim 4).",
+            methods=("hier", "transfer-hier"),
+            tasks=(ExperimentTask("ant-gtt3", "gtt", "ant"),),
+            total_env_steps=300_000,
+            seeds=3,
+            threshold=0.5,
+            train_overrides={"eval_every": 25_000, "tensorboard": False},
+            agent_overrides=_BODY_AGNOSTIC,
+            source=SourceStage(
+                ExperimentTask("gtt3-shaped", "gtt", "pointmass"),
+                total_env_steps=150_000,
+                train_overrides={"eval_every": 25_000, "tensorboard": False},
+                agent_overrides=_BODY_AGNOSTIC,
+            ),
+            transfers={"transfer-hier": TransferMethod("hier")},
         ),
         Experiment(
             name="smoke",

@@ -177,6 +177,7 @@ def build_report(
     out = Path(out)
     specs = run_specs(experiment, out, seeds, budget_scale)
     missing = [s.name for s in specs if run_status(s) != "finished"]
+    sources = _source_lines(experiment, [s for s in specs if s.stage == "source"])
     tasks = [t.label for t in experiment.tasks]
     fig, axes = plt.subplots(len(tasks), 2, figsize=(11, 3.8 * len(tasks)), squeeze=False)
     summaries: list[MethodSummary] = []
@@ -224,7 +225,7 @@ def build_report(
     plt.close(fig)
 
     path = out / "report.md"
-    path.write_text(_markdown(experiment, summaries, missing, figure.name, command))
+    path.write_text(_markdown(experiment, summaries, missing, figure.name, command, sources))
     (out / "summary.json").write_text(
         json.dumps(
             {
@@ -247,6 +248,7 @@ def _markdown(
     missing: list[str],
     figure: str,
     command: str | None,
+    sources: list[str] = (),
 ) -> str:
     e = experiment
     lines = [
@@ -278,9 +280,37 @@ def _markdown(
             f"{hit} | {s.wall_minutes.text('.1f')} |"
         )
     lines += _comparisons(experiment, summaries)
+    lines += sources
     if missing:
         lines += ["", f"Not finished (not in the table): {', '.join(missing)}."]
     return "\n".join(lines) + "\n"
+
+
+def _source_lines(experiment: Experiment, specs: list) -> list[str]:
+    """Markdown: what each transfer method starts from, and the source runs' final results."""
+    if experiment.source is None:
+        return []
+    lines = [
+        "",
+        f"Transfer methods start from the source run of the same seed, trained on "
+        f"`{experiment.source.task.label}` ({experiment.source.task.body}):",
+        "",
+    ]
+    for name, t in experiment.transfers.items():
+        lines.append(
+            f"- `{name}`: source `{t.source_method}`, prior {t.prior}, low level "
+            f"{t.low_level or 'default'}, policy {t.policy or 'default'}"
+        )
+    lines += ["", "| source method | seeds finished | final (mean over seeds) |", "|---|---|---|"]
+    for method in experiment.source_methods:
+        finals = []
+        for s in specs:
+            f = s.run_dir / "final_eval.json"
+            if s.method == method and f.exists():
+                finals.append(json.loads(f.read_text()).get(experiment.metric, float("nan")))
+        mean = f"{np.mean(finals):.2f}" if finals else "-"
+        lines.append(f"| {method} | {len(finals)} | {mean} |")
+    return lines
 
 
 def _comparisons(experiment: Experiment, summaries: list[MethodSummary]) -> list[str]:

@@ -5,11 +5,15 @@ Layout of an experiment directory::
     out/
       experiment.json                   name, seeds, budget scale (a later call must agree)
       <task>/<method>/seed<k>/          one run directory each (see behavior_priors.training.run)
+      source/<method>/seed<k>/          transfer experiments: the source runs, trained first
       report.md, curves.png, summary.json   written by behavior_priors.experiments.report
 
 A run is *finished* when its ``final_eval.json`` exists; a run directory with a checkpoint but no
 final evaluation is *resumed* from its latest checkpoint (in synchronous mode it then produces the
 same metrics as a run never stopped); one with no checkpoint yet starts again.
+
+A transfer experiment trains its source runs first; then each transferred run starts from the
+modules of the source run of its seed (:func:`behavior_priors.transfer.transfer`).
 
 ``vmap_seeds=True`` trains the new seeds of each method and task together in one process
 (:mod:`behavior_priors.training.multiseed`: one vmapped actor and learner for all seeds);
@@ -30,22 +34,33 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from behavior_priors.experiments.registry import Experiment
 from behavior_priors.training.config import TrainConfig
 
 EXPERIMENT_FILE = "experiment.json"
+SOURCE_DIR = "source"
 
 
 @dataclass(frozen=True)
 class RunSpec:
-    """One run of an experiment."""
+    """One run of an experiment.
+
+    Attributes:
+      stage: ``"target"`` (the runs the report compares) or ``"source"`` (runs a transfer
+        experiment transfers from; task ``"source"``).
+      transfer: the :class:`~behavior_priors.transfer.TransferSpec` a transferred run starts
+        from (``None``: trained from scratch).
+    """
 
     task: str
     method: str
     seed: int
     config: TrainConfig
     run_dir: Path
+    stage: str = "target"
+    transfer: Any = None
 
     @property
     def name(self) -> str:
@@ -55,16 +70,32 @@ class RunSpec:
 def run_specs(
     experiment: Experiment, out: str | Path, seeds: int | None = None, budget_scale: float = 1.0
 ) -> list[RunSpec]:
-    """Every run of ``experiment`` with ``seeds`` seeds (default: the experiment's), ordered
-    seed-major so that an interrupted reproduction has comparable seeds of every method."""
+    """Every run of ``experiment`` with ``seeds`` seeds (default: the experiment's): the source
+    runs of a transfer experiment, then the target runs, each ordered seed-major so that an
+    interrupted reproduction has comparable seeds of every method."""
     n = experiment.seeds if seeds is None else seeds
     if n < 1:
         raise ValueError(f"seeds must be >= 1, got {n}")
     out = Path(out)
     specs = []
+    source_dir = {}
+    for seed in range(n):
+        for method in experiment.source_methods:
+            source_dir[method, seed] = out / SOURCE_DIR / method / f"seed{seed}"
+            specs.append(
+                RunSpec(
+                    SOURCE_DIR,
+                    method,
+                    seed,
+                    experiment.source_config(method, seed, budget_scale),
+                    source_dir[method, seed],
+                    stage="source",
+                )
+            )
     for seed in range(n):
         for task in experiment.tasks:
             for method in experiment.methods:
+                recipe = experiment.transfers.get(method)
                 specs.append(
                     RunSpec(
                         task.label,
@@ -72,6 +103,9 @@ def run_specs(
                         seed,
                         experiment.config(task, method, seed, budget_scale),
                         out / task.label / method / f"seed{seed}",
+                        transfer=None
+                        if recipe is None
+                        else recipe.spec(source_dir[recipe.source_method, seed]),
                     )
                 )
     return specs
@@ -126,8 +160,25 @@ def _train_unit(specs: list[RunSpec], single_thread: bool) -> list[tuple[str, st
     for spec in specs:
         if spec.run_dir.exists():  # killed before its first checkpoint: start again
             shutil.rmtree(spec.run_dir)
+    init_states = None
+    if specs[0].transfer is not None:
+        from behavior_priors.transfer import transfer_state
+
+        def init(spec: RunSpec):
+            def init_state(fresh):
+                state, provenance = transfer_state(fresh, spec.config, spec.transfer)
+                return state, {"transfer": provenance}
+
+            return init_state
+
+        init_states = [init(s) for s in specs]
     try:
-        results = train_seeds(specs[0].config, [s.seed for s in specs], [s.run_dir for s in specs])
+        results = train_seeds(
+            specs[0].config,
+            [s.seed for s in specs],
+            [s.run_dir for s in specs],
+            init_states=init_states,
+        )
     except Interrupted as e:
         outcome = f"interrupted at {e.env_steps} steps"
         return [(s.name, outcome, time.perf_counter() - t0) for s in specs]
@@ -163,7 +214,12 @@ def _train_one(spec: RunSpec) -> tuple[str, str, float]:
         else:
             if spec.run_dir.exists():  # killed before its first checkpoint: start again
                 shutil.rmtree(spec.run_dir)
-            result = train(spec.config, spec.run_dir)
+            if spec.transfer is not None:
+                from behavior_priors.transfer import transfer
+
+                result = transfer(spec.config, spec.transfer, spec.run_dir)
+            else:
+                result = train(spec.config, spec.run_dir)
     except Interrupted as e:
         return spec.name, f"interrupted at {e.env_steps} steps", time.perf_counter() - t0
     except Exception as e:  # reported per run; the other runs go on
@@ -210,15 +266,44 @@ def run_experiment(
         done = sum(not o.startswith(("error", "interrupted")) for o in outcomes.values())
         log(f"[{done}/{len(specs)}] {name}: {outcome} ({seconds / 60:.1f} min)")
 
-    units = _group_seeds(todo, workers) if vmap_seeds else [[spec] for spec in todo]
+    # Transfer experiments: every source run first, since the target runs start from them.
+    for stage in ("source", "target"):
+        stage_todo = [s for s in todo if s.stage == stage]
+        if stage == "target":
+            stage_todo = [s for s in stage_todo if _source_ready(s, report)]
+        units = _group_seeds(stage_todo, workers) if vmap_seeds else [[s] for s in stage_todo]
+        if not _train_units(units, workers, outcomes, report, log):
+            break  # interrupted
+    return outcomes
+
+
+def _source_ready(spec: RunSpec, report: Callable[[str, str, float], None]) -> bool:
+    """Whether a run's source (if any) is finished; if not, the run is reported as skipped."""
+    if spec.transfer is None:
+        return True
+    if (Path(spec.transfer.source) / "final_eval.json").exists():
+        return True
+    report(spec.name, f"error: its source run {spec.transfer.source} did not finish", 0.0)
+    return False
+
+
+def _train_units(
+    units: list[list[RunSpec]],
+    workers: int,
+    outcomes: dict[str, str],
+    report: Callable[[str, str, float], None],
+    log: Callable[[str], None],
+) -> bool:
+    """Train ``units`` (lists of runs trained together) with ``workers`` processes; ``False``
+    if a run was interrupted (in this process; workers re-raise ``KeyboardInterrupt``)."""
     if workers == 1:
         for unit in units:
             log(f"training {', '.join(s.name for s in unit)} ...")
             for result in _train_unit(unit, False):
                 report(*result)
             if any(outcomes[s.name].startswith("interrupted") for s in unit):
-                break
-        return outcomes
+                return False
+        return True
     ctx = multiprocessing.get_context("spawn")
     with cf.ProcessPoolExecutor(workers, mp_context=ctx) as pool:
         futures = [pool.submit(_train_unit, unit, True) for unit in units]
@@ -231,7 +316,7 @@ def run_experiment(
             for f in futures:
                 f.cancel()
             raise
-    return outcomes
+    return not any(o.startswith("interrupted") for o in outcomes.values())
 
 
 def _group_seeds(specs: list[RunSpec], parts: int = 1) -> list[list[RunSpec]]:

@@ -232,6 +232,8 @@ def train_seeds(
     run_dirs: Sequence[str | Path],
     *,
     on_log: Callable[[int, dict[str, float]], None] | None = None,
+    init_states: Sequence[Callable[[svg0.TrainState], tuple[svg0.TrainState, dict[str, Any]]]]
+    | None = None,
 ) -> list[RunResult]:
     """Train ``config`` for every seed together (:class:`MultiSeedTrainer`), one run directory
     per seed, laid out as :func:`~behavior_priors.training.run.train` lays it out.
@@ -240,16 +242,28 @@ def train_seeds(
     must all be at the same env step (a run started by ``train_seeds`` checkpoints every seed at
     the same steps). SIGINT/SIGTERM save every seed's checkpoint and raise
     :class:`~behavior_priors.training.run.Interrupted`.
+
+    ``init_states``: one per seed, as ``train``'s ``init_state`` (e.g. each seed transfers from
+    its own source run); new runs only.
     """
 
     run_dirs = [Path(d) for d in run_dirs]
     if len(run_dirs) != len(seeds):
         raise ValueError(f"{len(seeds)} seeds but {len(run_dirs)} run directories")
+    if init_states is not None and len(init_states) != len(seeds):
+        raise ValueError(f"{len(seeds)} seeds but {len(init_states)} init_states")
     existing = [(d / RUN_FILE).exists() for d in run_dirs]
     if any(existing) and not all(existing):
         raise ValueError("either every run directory holds a run (resume) or none does")
     resume = all(existing)
+    if resume and init_states is not None:
+        raise ValueError("resumed runs continue from their checkpoints; drop init_states")
     multi = MultiSeedTrainer(config, seeds)
+    extra_info: list[dict[str, Any]] = [{} for _ in seeds]
+    if init_states is not None:  # before anything is written: an error leaves no trace
+        for i, (t, init) in enumerate(zip(multi.trainers, init_states, strict=True)):
+            t.state, extra_info[i] = init(t.state)
+        multi._load_from_trainers()
     checkpointers = [Checkpointer(d / "checkpoints") for d in run_dirs]
     if resume:
         for d, t, ck in zip(run_dirs, multi.trainers, checkpointers, strict=True):
@@ -261,9 +275,9 @@ def train_seeds(
                 t.load_state_dict(state)
         multi._load_from_trainers()
     else:
-        for d, t in zip(run_dirs, multi.trainers, strict=True):
+        for d, t, extra in zip(run_dirs, multi.trainers, extra_info, strict=True):
             d.mkdir(parents=True, exist_ok=True)
-            write_run_file(d, t, trained_with_seeds=list(seeds))
+            write_run_file(d, t, trained_with_seeds=list(seeds), **extra)
     loggers = [open_logger(d, t, resume) for d, t in zip(run_dirs, multi.trainers, strict=True)]
 
     def save(m: MultiSeedTrainer) -> None:

@@ -113,6 +113,7 @@ def transfer_config(
     task: str | None = None,
     body: str | None = None,
     env_kwargs: dict[str, Any] | None = None,
+    source_config: TrainConfig | None = None,
     **overrides: Any,
 ) -> TrainConfig:
     """The config of a run that transfers from ``spec.source``.
@@ -123,11 +124,13 @@ def transfer_config(
     ``gtt1``) and ``body`` a body of the suite; each defaults to the source's. Environment
     options come from the preset of that task when it changes (the source's otherwise), then
     ``env_kwargs``. ``overrides`` are :class:`TrainConfig` fields (``agent`` fields go through
-    ``agent=...``).
+    ``agent=...``). ``source_config``: the source run's config, when the run does not exist yet
+    (the experiment runner plans transfer runs before their sources are trained); default: read
+    from ``spec.source``.
     """
     from behavior_priors.training.presets import BODIES, TASKS
 
-    source = TrainConfig.from_dict(read_run(spec.source)["config"])
+    source = source_config or TrainConfig.from_dict(read_run(spec.source)["config"])
     src_body, src_task = body_of(source.env), task_of(source.env)
     new_body = body or src_body
     kwargs: dict[str, Any]
