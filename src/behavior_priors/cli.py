@@ -43,7 +43,37 @@ def _train_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-progress", action="store_true", help="no progress display")
     p.add_argument("-h", "--help", action="store_true")
     p.add_argument("--help-config", action="store_true", help="list the config overrides")
+    d = p.add_argument_group("distributed (Ray; needs the dist extra, docs/distributed.md)")
+    d.add_argument("--distributed", action="store_true", help="Ray actors and one learner")
+    d.add_argument("--num-actors", type=int, default=2, help="actor processes (default 2)")
+    d.add_argument("--ray-address", help="an existing Ray cluster (default: start a local one)")
+    d.add_argument("--envs-per-actor", type=int, help="copies per actor (default: --num-envs)")
+    d.add_argument("--chunk-steps", type=int, default=8, help="batched steps per actor task")
+    d.add_argument(
+        "--broadcast-every", type=int, default=8, help="updates between parameter broadcasts"
+    )
+    d.add_argument(
+        "--utd-tolerance", type=float, default=0.1, help="update-to-data ratio tolerance"
+    )
+    d.add_argument("--learner-gpus", type=float, default=0.0, help="GPUs for the learner")
     return p
+
+
+def _dist_config(opts: argparse.Namespace) -> Any:
+    from behavior_priors.training.distributed import DistConfig
+
+    try:
+        return DistConfig(
+            num_actors=opts.num_actors,
+            envs_per_actor=opts.envs_per_actor,
+            ray_address=opts.ray_address,
+            chunk_steps=opts.chunk_steps,
+            broadcast_every=opts.broadcast_every,
+            utd_tolerance=opts.utd_tolerance,
+            learner_gpus=opts.learner_gpus,
+        )
+    except ValueError as e:
+        raise UsageError(str(e)) from None
 
 
 def _literal(text: str) -> Any:
@@ -98,15 +128,38 @@ def _cmd_train(argv: list[str]) -> int:
         config = None
     else:
         run_dir = opts.run_dir or Path("runs") / f"{opts.preset}-seed{config.seed}"
+    distributed = opts.distributed
+    if opts.resume:
+        from behavior_priors.training.run import read_run
+
+        try:
+            distributed = "distributed" in read_run(opts.resume)
+        except FileNotFoundError as e:
+            raise UsageError(str(e)) from None
+    progress = not opts.no_progress and sys.stderr.isatty()
+    on_log = None if progress else _print_line
     try:
-        result = train(
-            config,
-            run_dir,
-            resume=bool(opts.resume),
-            checkpoint_step=opts.checkpoint_step,
-            progress=not opts.no_progress and sys.stderr.isatty(),
-            on_log=None if sys.stderr.isatty() and not opts.no_progress else _print_line,
-        )
+        if distributed:
+            from behavior_priors.training.distributed import train_distributed
+
+            result = train_distributed(
+                config,
+                run_dir,
+                None if opts.resume else _dist_config(opts),
+                resume=bool(opts.resume),
+                checkpoint_step=opts.checkpoint_step,
+                progress=progress,
+                on_log=on_log,
+            )
+        else:
+            result = train(
+                config,
+                run_dir,
+                resume=bool(opts.resume),
+                checkpoint_step=opts.checkpoint_step,
+                progress=progress,
+                on_log=on_log,
+            )
     except Interrupted as e:
         print(e, file=sys.stderr)
         return 128 + e.signum

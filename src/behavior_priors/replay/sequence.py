@@ -125,6 +125,22 @@ class SequenceReplay:
         self._size = min(self._size + 1, self.capacity)
         self._added += 1
 
+    def cut_episodes(self) -> None:
+        """End every copy's stored stream here, as a time-limit truncation at the latest row.
+
+        For streams that continue with fresh episodes although the old ones did not end (a
+        restarted actor, a resumed run whose environment cannot restore mid-episode): the next
+        :meth:`add` writes a FIRST step, and without the cut the MID -> FIRST pair would look
+        like a transition (reward 0, discount 1). Marked LAST, the latest row is bootstrapped
+        from (its observation is a true observation of that episode) and no trace crosses it.
+        """
+        if self._added == 0:
+            return
+        prev = (self._next - 1) % self.capacity
+        self._fields["step_type"][prev] = 2  # StepType.LAST
+        self._fields["reward"][prev] = 0.0
+        self._fields["discount"][prev] = 0.0
+
     # -- reading -------------------------------------------------------------------------------
     def __len__(self) -> int:
         """Steps stored, summed over copies."""

@@ -272,8 +272,9 @@ class Trainer:
         if "env" in state and hasattr(self.env, "set_state"):
             self.env.set_state(state["env"])
         else:
-            # This environment cannot restore mid-episode: start fresh episodes (the replay's
-            # windows across this point see a FIRST step, which cuts the trace).
+            # This environment cannot restore mid-episode: start fresh episodes, and end the
+            # replay's streams here so that no window bridges the old episode and the new one.
+            self.replay.cut_episodes()
             self.ts = self.env.reset(self.config.seed + self.env_steps)
             self.actor_state = svg0.initial_actor_state(self.config.agent, self.config.num_envs)
             self.tracker = EpisodeTracker(self.config.num_envs)

@@ -1,0 +1,451 @@
+"""The driver of a distributed run: Ray actors feed one learner through the replay.
+
+Processes (each a Ray actor; see :mod:`.workers`)::
+
+    ActorWorker x N --chunks (object store)--> Learner (replay shards + jitted update)
+          ^                                        |
+          +------ policy parameters (ray.put) -----+----> Evaluator
+
+The driver (this process) schedules: it keeps one ``collect`` task in flight per actor, forwards
+each chunk's object reference to the learner (the data goes from the actor's node to the
+learner's without passing through the driver), asks the learner for as many updates as the
+update-to-data ratio owes, broadcasts the policy every ``broadcast_every`` updates, runs
+evaluations on the evaluator while training continues, logs, and checkpoints through the
+learner.
+
+Backpressure: with E environment steps received and ``r = updates_per_env_step``, the learner
+owes ``r * (E - warmup)`` updates. An actor whose chunk arrives while the learner is behind by
+more than ``utd_tolerance`` of that (plus one chunk of every actor, the work in flight) is
+parked until the learner catches up; a learner that owes less than one update waits for data.
+The achieved ratio, the time actors spent parked and the time the learner waited are logged
+(``dist/*``).
+
+Faults: an actor that dies, or whose environment raises, is restarted by Ray (the task error
+kills it first) with new seeds, and its next chunk cuts its replay streams; the event goes to
+``events.jsonl`` and the ``dist/actor_restarts`` metric. What it sent before is in the replay,
+which lives with the learner. Losing the learner stops the run: resume from the latest checkpoint
+with ``behavior-priors train --resume RUN_DIR``.
+
+Not bit-reproducible: actors race, so the order in which chunks arrive varies. A resumed run
+continues the learner and replay exactly and starts fresh actor episodes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+import sys
+import time
+from collections import deque
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from behavior_priors import __version__
+from behavior_priors.training.config import TrainConfig
+from behavior_priors.training.distributed.config import DistConfig
+from behavior_priors.training.distributed.workers import ActorWorker, Evaluator, Learner
+from behavior_priors.training.logger import MetricLogger
+from behavior_priors.training.loop import RunResult
+from behavior_priors.training.run import (
+    RUN_FILE,
+    Interrupted,
+    StopFlag,
+    _Progress,
+    next_multiple,
+    read_run,
+)
+
+EVENTS_FILE = "events.jsonl"
+# Actors and the evaluator run tiny networks: one XLA thread each leaves the cores to the
+# environments and the learner; they never take a GPU.
+_WORKER_ENV = {
+    "XLA_FLAGS": "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1",
+    "JAX_PLATFORMS": "cpu",
+}
+
+
+class LearnerLost(RuntimeError):
+    """The learner process died; the run stops (resume from its latest checkpoint)."""
+
+
+def import_ray():
+    """``ray``, or an ImportError that says how to install it."""
+    try:
+        import ray
+    except ImportError as e:
+        raise ImportError(
+            "distributed training needs Ray: pip install 'behavior-priors[dist]'"
+        ) from e
+    return ray
+
+
+def utd_target(env_steps: int, config: TrainConfig) -> float:
+    """Updates owed after ``env_steps`` environment steps: ``r * (E - warmup)``, at least 0."""
+    return config.updates_per_env_step * max(0, env_steps - config.warmup_steps)
+
+
+def actors_may_continue(
+    env_steps: int, updates: int, config: TrainConfig, dist: DistConfig, envs_per_actor: int
+) -> bool:
+    """Backpressure: may actors send more data, or is the learner too far behind?"""
+    target = utd_target(env_steps, config)
+    in_flight = config.updates_per_env_step * dist.num_actors * dist.chunk_steps * envs_per_actor
+    return target - updates <= dist.utd_tolerance * target + in_flight
+
+
+def _remote_actor_class(ray, dist: DistConfig):
+    """:class:`ActorWorker` as a restartable Ray actor that draws new seeds when restarted."""
+
+    class _Actor(ActorWorker):
+        def __init__(self, config, index, num_envs, seed):
+            restarted = ray.get_runtime_context().was_current_actor_reconstructed
+            super().__init__(config, index, num_envs, seed, restarts=int(restarted))
+
+    return ray.remote(
+        num_cpus=dist.actor_cpus,
+        max_restarts=dist.max_actor_restarts,
+        max_task_retries=0,
+        runtime_env={"env_vars": _WORKER_ENV},
+    )(_Actor)
+
+
+def train_distributed(
+    config: TrainConfig | None,
+    run_dir: str | Path,
+    dist: DistConfig | None = None,
+    *,
+    resume: bool = False,
+    checkpoint_step: int | None = None,
+    progress: bool = False,
+    on_log: Callable[[dict[str, float]], None] | None = None,
+    on_start: Callable[[dict[str, Any]], None] | None = None,
+) -> RunResult:
+    """Train ``config`` with ``dist.num_actors`` Ray actors and one learner.
+
+    The run directory is laid out as :func:`~behavior_priors.training.train` lays it out
+    (``run.json`` also records ``distributed``), plus ``events.jsonl`` (actor restarts), so
+    ``load``, ``eval``, ``video``, ``plot`` work on it. Connects to ``dist.ray_address`` or,
+    without one, starts a local Ray instance for the run (shut down at the end).
+
+    Args:
+      config: the run's config (``None`` with ``resume``).
+      dist: the distributed settings (with ``resume``: ``None`` or the run's own).
+      resume: continue ``run_dir`` from its latest (or ``checkpoint_step``) checkpoint.
+      on_log: receives every log line.
+      on_start: receives ``{"actors": [...], "learner": ..., "ray": ray}`` once the processes
+        run (tests use it to kill an actor).
+    """
+    ray = import_ray()
+    run_dir = Path(run_dir)
+    if resume:
+        info = read_run(run_dir)
+        saved = TrainConfig.from_dict(info["config"])
+        if "distributed" not in info:
+            raise ValueError(f"{run_dir} is a single-process run; resume it without --distributed")
+        saved_dist = DistConfig(**info["distributed"])
+        if config is not None and config != saved:
+            raise ValueError(f"--resume continues {run_dir} with its own config; drop overrides")
+        if dist is not None and dist != saved_dist:
+            raise ValueError(
+                f"--resume continues {run_dir} with its own distributed settings "
+                f"({saved_dist}); drop the new ones"
+            )
+        config, dist = saved, saved_dist
+    else:
+        if config is None:
+            raise ValueError("a new run needs a config")
+        if (run_dir / RUN_FILE).exists():
+            raise FileExistsError(
+                f"{run_dir} already holds a run; continue it with --resume or choose another "
+                "run directory"
+            )
+        dist = dist or DistConfig()
+    started = False
+    if not ray.is_initialized():
+        kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False}
+        if dist.ray_address is None:
+            # A local instance: room for every process, whatever the core count.
+            kwargs["num_cpus"] = max(
+                os.cpu_count() or 1, math.ceil(dist.num_actors * dist.actor_cpus) + 2
+            )
+        ray.init(address=dist.ray_address, **kwargs)
+        started = True
+    try:
+        driver = _Driver(ray, config, dist, run_dir, resume, checkpoint_step)
+        return driver.run(progress, on_log, on_start)
+    finally:
+        if started:
+            ray.shutdown()
+
+
+class _Driver:
+    def __init__(
+        self,
+        ray,
+        config: TrainConfig,
+        dist: DistConfig,
+        run_dir: Path,
+        resume: bool,
+        checkpoint_step: int | None,
+    ):
+        self.ray, self.config, self.dist, self.run_dir = ray, config, dist, run_dir
+        self.B = dist.envs_per_actor or config.num_envs
+        self.ckpt_dir = str((run_dir / "checkpoints").resolve())
+        learner_cls = ray.remote(num_cpus=1, num_gpus=dist.learner_gpus, max_restarts=0)(Learner)
+        self.learner = learner_cls.remote(config, dist.num_actors, self.B)
+        self.env_steps, self.updates = 0, 0
+        if resume:
+            self.env_steps, self.updates = ray.get(
+                self.learner.restore.remote(self.ckpt_dir, checkpoint_step)
+            )
+        else:
+            specs = ray.get(self.learner.specs.remote())
+            run_dir.mkdir(parents=True, exist_ok=True)
+            info = {
+                "config": config.to_dict(),
+                "version": __version__,
+                "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+                "env_specs": specs,
+                "distributed": dataclasses.asdict(dist),
+            }
+            (run_dir / RUN_FILE).write_text(json.dumps(info, indent=2))
+        self.logger = MetricLogger(
+            run_dir,
+            tensorboard=config.tensorboard,
+            wandb=config.wandb,
+            config=config.to_dict(),
+            resume=resume,
+        )
+        if resume:
+            self.logger.truncate_after(self.env_steps)
+        actor_cls = _remote_actor_class(ray, dist)
+        self.actors = [
+            actor_cls.remote(config, i, self.B, config.seed * 1_000 + 7 * i + self.env_steps)
+            for i in range(dist.num_actors)
+        ]
+        self.evaluator = ray.remote(num_cpus=0, runtime_env={"env_vars": _WORKER_ENV})(
+            Evaluator
+        ).remote(config)
+        self.params_ref = self.learner.policy_params.remote()
+        self.version = self.updates
+        self.restarts = [0] * dist.num_actors
+        self.seen = [False] * dist.num_actors  # a chunk arrived from this actor
+        self.rejoining = [False] * dist.num_actors  # failed; its next chunk starts a new life
+        self.history: list[dict[str, float]] = []
+        self.recent: deque = deque(maxlen=100)
+        self.last_eval: dict[str, float] = {}
+
+    # -- events ----------------------------------------------------------------------------------
+    def _event(self, kind: str, **fields: Any) -> None:
+        record = {"time": time.time(), "env_steps": self.env_steps, "event": kind, **fields}
+        with open(self.run_dir / EVENTS_FILE, "a") as f:
+            f.write(json.dumps(record) + "\n")
+        print(f"[distributed] {kind}: {fields}", file=sys.stderr)
+
+    def _save(self) -> None:
+        self.ray.get(self.learner.save.remote(self.ckpt_dir, {"distributed": True}))
+
+    # -- the loop --------------------------------------------------------------------------------
+    def run(self, progress: bool, on_log, on_start) -> RunResult:
+        ray, c, d = self.ray, self.config, self.dist
+        chunk = d.chunk_steps
+        inflight: dict[Any, tuple[int, Any]] = {}  # stats ref -> (actor, chunk ref)
+        parked: dict[int, float] = {}  # actor -> time parked
+        retry: dict[int, float] = {}  # restarting actor -> when to send it a task again
+        update_ref = eval_ref = None
+        pending_metrics: dict[str, float] | None = None
+        pending_eval: dict[str, float] | None = None
+        paused_s = idle_s = 0.0
+        lags: list[int] = []
+        idle_since: float | None = time.perf_counter()
+
+        def submit(i: int) -> None:
+            stats_ref, chunk_ref = (
+                self.actors[i]
+                .collect.options(num_returns=2)
+                .remote(self.params_ref, self.version, chunk)
+            )
+            inflight[stats_ref] = (i, chunk_ref)
+
+        def may_act() -> bool:
+            return actors_may_continue(self.env_steps, self.updates, c, d, self.B)
+
+        for i in range(d.num_actors):
+            submit(i)
+        if on_start is not None:
+            on_start({"actors": self.actors, "learner": self.learner, "ray": ray})
+        next_log = next_multiple(self.env_steps, c.log_every)
+        next_eval = next_multiple(self.env_steps, c.eval_every)
+        next_ckpt = next_multiple(self.env_steps, c.checkpoint_every)
+        t_last, steps_last, updates_last = time.perf_counter(), self.env_steps, self.updates
+        display = _Progress(c.total_env_steps, self.env_steps) if progress else None
+        if display is not None:
+            display.start()
+        try:
+            with StopFlag() as stop:
+                while self.env_steps < c.total_env_steps and stop.signum is None:
+                    # The learner: as many updates as the ratio owes, a few per call.
+                    if update_ref is None and self.env_steps >= c.warmup_steps:
+                        owed = math.floor(utd_target(self.env_steps, c)) - self.updates
+                        if owed >= 1:
+                            update_ref = self.learner.update.remote(min(owed, d.broadcast_every))
+                            if idle_since is not None:
+                                idle_s += time.perf_counter() - idle_since
+                                idle_since = None
+                    for i in [i for i in parked if may_act()]:
+                        paused_s += time.perf_counter() - parked.pop(i)
+                        submit(i)
+                    for i in [i for i, t in retry.items() if time.perf_counter() >= t]:
+                        del retry[i]
+                        submit(i)
+                    waiting = [*inflight, *(r for r in (update_ref, eval_ref) if r is not None)]
+                    if not waiting:  # every actor parked or restarting, the learner idle
+                        time.sleep(0.05)
+                        continue
+                    ready, _ = ray.wait(waiting, num_returns=1, timeout=0.5)
+                    for ref in ready:
+                        if ref is update_ref:
+                            update_ref = None
+                            idle_since = time.perf_counter()
+                            try:
+                                self.updates, metrics = ray.get(ref)
+                            except ray.exceptions.RayActorError as e:
+                                raise LearnerLost(
+                                    f"the learner died ({e}); resume from the latest checkpoint "
+                                    f"with: behavior-priors train --resume {self.run_dir}"
+                                ) from e
+                            pending_metrics = metrics or pending_metrics
+                            if self.updates - self.version >= d.broadcast_every:
+                                self.params_ref = self.learner.policy_params.remote()
+                                self.version = self.updates
+                        elif ref is eval_ref:
+                            eval_ref = None
+                            self.last_eval = pending_eval = ray.get(ref)
+                        else:
+                            i, chunk_ref = inflight.pop(ref)
+                            try:
+                                stats = ray.get(ref)
+                            except ray.exceptions.ActorUnavailableError:
+                                retry[i] = time.perf_counter() + 0.5  # restarting: ask again
+                                continue
+                            except (ray.exceptions.RayActorError, ray.exceptions.RayTaskError) as e:
+                                self._restart(i, e)
+                                retry[i] = time.perf_counter() + 0.5
+                                continue
+                            if stats["fresh"] and self.seen[i]:
+                                if not self.rejoining[i]:  # died between tasks: no task error
+                                    self._restart(i, None)
+                                self._event("actor_rejoined", actor=i, pid=stats["pid"])
+                            self.seen[i], self.rejoining[i] = True, False
+                            self.learner.add.remote(i, chunk_ref, stats["fresh"])
+                            self.env_steps += stats["env_steps"]
+                            self.recent.extend(
+                                zip(stats["returns"], stats["successes"], strict=True)
+                            )
+                            lags.append(self.updates - stats["version"])
+                            if may_act():
+                                submit(i)
+                            else:
+                                parked[i] = time.perf_counter()
+                    if c.eval_every and self.env_steps >= next_eval and eval_ref is None:
+                        next_eval = next_multiple(self.env_steps, c.eval_every)
+                        eval_ref = self.evaluator.evaluate.remote(self.params_ref, self.env_steps)
+                    if self.env_steps >= next_log or self.env_steps >= c.total_env_steps:
+                        next_log = next_multiple(self.env_steps, c.log_every)
+                        now = time.perf_counter()
+                        if idle_since is not None:
+                            idle_s += now - idle_since
+                            idle_since = now
+                        paused_s += sum(now - t for t in parked.values())
+                        parked = dict.fromkeys(parked, now)
+                        elapsed = max(now - t_last, 1e-9)
+                        line = self._line(elapsed, steps_last, updates_last)
+                        line["dist/actor_paused_frac"] = paused_s / (elapsed * d.num_actors)
+                        line["dist/learner_idle_frac"] = idle_s / elapsed
+                        line["dist/policy_lag_updates"] = float(np.mean(lags)) if lags else 0.0
+                        line.update(pending_metrics or {})
+                        line.update(pending_eval or {})
+                        pending_metrics = pending_eval = None
+                        paused_s = idle_s = 0.0
+                        lags.clear()
+                        self._log(line, on_log, display)
+                        t_last, steps_last, updates_last = now, self.env_steps, self.updates
+                    if c.checkpoint_every and self.env_steps >= next_ckpt:
+                        next_ckpt = next_multiple(self.env_steps, c.checkpoint_every)
+                        self._save()
+                if stop.signum is not None:
+                    if update_ref is not None:
+                        ray.get(update_ref)
+                    self._save()
+                    raise Interrupted(self.run_dir, self.env_steps, stop.signum)
+            # Finish: the updates still owed (as the single-process loop does them), a
+            # checkpoint, and a final evaluation of the final policy.
+            if update_ref is not None:
+                self.updates, _ = ray.get(update_ref)
+            owed = math.floor(utd_target(self.env_steps, c)) - self.updates
+            if owed >= 1:
+                self.updates, _ = ray.get(self.learner.update.remote(owed))
+            self._save()
+            self.env_steps, self.updates = ray.get(self.learner.counters.remote())
+            final = ray.get(
+                self.evaluator.evaluate.remote(self.learner.policy_params.remote(), self.env_steps)
+            )
+            self.last_eval = final
+            line = {"env_steps": self.env_steps, **final}
+            self._log(line, on_log, None)
+            (self.run_dir / "final_eval.json").write_text(
+                json.dumps({"env_steps": self.env_steps, **final}, indent=2)
+            )
+            state = ray.get(self.learner.get_state.remote())
+        finally:
+            if display is not None:
+                display.stop()
+            self.logger.close()
+        return RunResult(self.run_dir, self.env_steps, self.updates, final, state, self.history)
+
+    def _restart(self, i: int, error: Exception | None) -> None:
+        """Actor ``i``'s task failed: count it, kill the actor if it still lives (its
+        environment raised), and let Ray restart it."""
+        self.restarts[i] += 1
+        self.rejoining[i] = True
+        if error is None:
+            reason = "its process was restarted (it died between tasks)"
+        else:
+            lines = [ln for ln in str(error).strip().splitlines() if ln.strip()]
+            reason = f"{type(error).__name__}: {lines[-1][:300] if lines else ''}"
+        self._event("actor_restarted", actor=i, restarts=self.restarts[i], reason=reason)
+        if self.restarts[i] > self.dist.max_actor_restarts:
+            raise RuntimeError(
+                f"actor {i} failed {self.restarts[i]} times (max_actor_restarts="
+                f"{self.dist.max_actor_restarts}); last error: {reason}"
+            )
+        if isinstance(error, self.ray.exceptions.RayTaskError):
+            self.ray.kill(self.actors[i], no_restart=False)
+
+    def _line(self, elapsed: float, steps_before: int, updates_before: int) -> dict[str, float]:
+        c = self.config
+        line: dict[str, float] = {"env_steps": self.env_steps, "perf/updates": self.updates}
+        if self.recent:
+            returns, successes = zip(*self.recent, strict=True)
+            line["charts/episode_return"] = float(np.mean(returns))
+            line["charts/success_rate"] = float(np.mean(successes))
+        line["perf/env_steps_per_s"] = (self.env_steps - steps_before) / elapsed
+        line["perf/updates_per_s"] = (self.updates - updates_before) / elapsed
+        learned_from = max(1, self.env_steps - c.warmup_steps)
+        line["dist/utd_ratio"] = self.updates / learned_from
+        line["dist/utd_target"] = c.updates_per_env_step
+        line["dist/actor_restarts"] = float(sum(self.restarts))
+        return line
+
+    def _log(self, line: dict[str, float], on_log, display) -> None:
+        self.history.append(line)
+        self.logger.log(int(line["env_steps"]), {k: v for k, v in line.items() if k != "env_steps"})
+        if display is not None:
+            display.update(line)
+        if on_log is not None:
+            on_log(line)

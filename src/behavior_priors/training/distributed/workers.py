@@ -1,0 +1,247 @@
+"""The processes of a distributed run, as plain classes (the driver wraps them in ``ray.remote``
+so that they are usable, and testable, without Ray):
+
+* :class:`ActorWorker`: steps its own batched environments with a recent copy of the policy and
+  returns chunks of steps;
+* :class:`Learner`: the replay (:class:`ShardedReplay`, one shard per actor) and the learner
+  state; the same jitted, donating update as the single-process loop; checkpoints;
+* :class:`Evaluator`: episodes of the deterministic policy, off the learner's critical path.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import equinox as eqx
+import jax
+import numpy as np
+
+from behavior_priors import __version__
+from behavior_priors.agents import svg0
+from behavior_priors.envs.registry import make
+from behavior_priors.training.checkpoint import Checkpointer
+from behavior_priors.training.config import TrainConfig
+from behavior_priors.training.distributed.replay_service import ShardedReplay
+from behavior_priors.training.episodes import EpisodeTracker
+from behavior_priors.training.evaluation import run_episodes
+from behavior_priors.training.loop import _jitted_actor, learner_state_from_arrays
+
+
+def env_specs(config: TrainConfig) -> tuple[dict[str, Any], Any]:
+    """``(observation spec, action spec)`` of the run's environment."""
+    env = make(config.env, num_envs=1, **config.env_kwargs)
+    try:
+        return env.observation_spec(), env.action_spec()
+    finally:
+        if hasattr(env, "close"):
+            env.close()
+
+
+def _fresh_state(config: TrainConfig, obs_spec: dict[str, Any], action_spec: Any):
+    shapes = {k: tuple(v.shape) for k, v in obs_spec.items()}
+    size = int(np.prod(action_spec.shape))
+    return svg0.init(config.agent, shapes, size, jax.random.PRNGKey(config.seed))
+
+
+def policy_arrays(state: svg0.TrainState) -> list[np.ndarray]:
+    """The policy's arrays as a flat list of numpy arrays (what is broadcast to actors and the
+    evaluator; flat, because the static parts of an Equinox module, such as activation
+    functions, do not compare equal across processes)."""
+    return [np.asarray(x) for x in jax.tree.leaves(eqx.filter(state.networks.policy, eqx.is_array))]
+
+
+class _PolicyTemplate:
+    """Rebuilds a policy module from :func:`policy_arrays` in another process."""
+
+    def __init__(self, state: svg0.TrainState):
+        params, self.static = eqx.partition(state.networks.policy, eqx.is_array)
+        self.treedef = jax.tree.structure(params)
+
+    def __call__(self, arrays: list[np.ndarray]) -> Any:
+        return eqx.combine(jax.tree.unflatten(self.treedef, arrays), self.static)
+
+
+class ActorWorker:
+    """One actor: ``num_envs`` copies of the run's environment and the policy's actor step.
+
+    ``seed`` seeds its environments and action sampling; a restarted actor (``restarts > 0``)
+    draws new seeds, so that it does not replay the episodes of its first life.
+    """
+
+    def __init__(
+        self, config: TrainConfig, index: int, num_envs: int, seed: int, restarts: int = 0
+    ):
+        self.config, self.index = config, index
+        self.env = make(config.env, num_envs=num_envs, **config.env_kwargs)
+        self.num_envs = num_envs
+        self.action_spec = self.env.action_spec()
+        template = _fresh_state(config, self.env.observation_spec(), self.action_spec)
+        self._policy = _PolicyTemplate(template)
+        self._act = _jitted_actor(config.agent)
+        if restarts:
+            seed = int(np.random.default_rng([seed, restarts, os.getpid()]).integers(2**31))
+        self.key = jax.random.PRNGKey(seed)
+        self.ts = self.env.reset(seed)
+        self.actor_state = svg0.initial_actor_state(config.agent, num_envs)
+        self.tracker = EpisodeTracker(num_envs)
+        self.tracker.observe(self.ts)
+        self.fresh = True  # the learner cuts this actor's replay streams before its first chunk
+        self.fail_after: int | None = None  # tests: raise in the environment after N steps
+
+    def collect(self, params: Any, version: int, num_steps: int) -> tuple[dict, list]:
+        """``num_steps`` batched steps with the policy ``params`` (``version``: the learner
+        update they come from). Returns ``(stats, steps)``: ``stats`` is small (episode returns
+        and successes, counts, the version, whether this is the first chunk of this process),
+        ``steps`` is ``[(timestep, action [B, Da], extras), ...]`` for the replay."""
+        policy = self._policy(params)
+        steps, returns, successes = [], [], []
+        lo, hi = self.action_spec.minimum, self.action_spec.maximum
+        for _ in range(num_steps):
+            if self.fail_after is not None:
+                self.fail_after -= 1
+                if self.fail_after < 0:
+                    raise RuntimeError(f"environment of actor {self.index} failed (test hook)")
+            self.key, sub = jax.random.split(self.key)
+            action, extras, self.actor_state = self._act(
+                policy, self.ts.observation, self.ts.first(), self.actor_state, sub
+            )
+            action = np.asarray(action)
+            steps.append((self.ts, action, jax.tree.map(np.asarray, extras)))
+            self.ts = self.env.step(svg0.to_env_action(action, lo, hi))
+            ended = self.tracker.observe(self.ts)
+            returns += list(map(float, ended.returns))
+            successes += list(map(float, ended.successes))
+        stats = {
+            "actor": self.index,
+            "env_steps": num_steps * self.num_envs,
+            "returns": returns,
+            "successes": successes,
+            "version": version,
+            "fresh": self.fresh,
+            "pid": os.getpid(),
+        }
+        self.fresh = False
+        return stats, steps
+
+    def set_fail_after(self, steps: int | None) -> None:
+        """Test hook: the environment raises after ``steps`` more steps."""
+        self.fail_after = steps
+
+    def pid(self) -> int:
+        return os.getpid()
+
+
+class Learner:
+    """The replay and the learner state of a distributed run, and its checkpoints.
+
+    Checkpoints hold what ``behavior_priors.training.load`` reads (``learner``), the replay's
+    shards and the counters; a resumed run continues from them with fresh actor episodes.
+    """
+
+    def __init__(self, config: TrainConfig, num_actors: int, envs_per_actor: int):
+        self.config = config
+        obs_spec, self.action_spec = env_specs(config)
+        self.obs_shapes = {k: tuple(v.shape) for k, v in obs_spec.items()}
+        self.state = _fresh_state(config, obs_spec, self.action_spec)
+        self.update_fn = svg0.make_update_fn(config.agent, donate=True)
+        self.replay = ShardedReplay(
+            config.replay_capacity,
+            num_actors,
+            envs_per_actor,
+            config.sequence_length,
+            obs_spec,
+            tuple(self.action_spec.shape),
+            config.agent.latent_size,
+            seed=config.seed,
+        )
+        self.env_steps = 0  # steps stored in replay
+        self.updates = 0
+
+    def add(self, shard: int, steps: list, cut: bool) -> int:
+        """Store an actor's chunk; returns the env steps stored so far."""
+        self.replay.add_chunk(shard, steps, cut)
+        self.env_steps += len(steps) * self.replay.shards[shard].num_envs
+        return self.env_steps
+
+    def update(self, n: int) -> tuple[int, dict[str, float] | None]:
+        """``n`` updates (fewer if replay holds no window yet); returns ``(updates so far,
+        metrics of the last update)``."""
+        metrics = None
+        for _ in range(n):
+            if self.replay.num_sampleable() == 0:
+                break
+            batch = self.replay.sample(self.config.batch_size)
+            self.state, metrics = self.update_fn(self.state, batch)
+            self.updates += 1
+        if metrics is not None:
+            metrics = {k: float(v) for k, v in jax.device_get(metrics).items()}
+            svg0.check_finite(metrics, self.updates)
+        return self.updates, metrics
+
+    def policy_params(self) -> Any:
+        return policy_arrays(self.state)
+
+    def specs(self) -> dict[str, Any]:
+        spec = self.action_spec
+        return {
+            "observation_shapes": {k: list(v) for k, v in self.obs_shapes.items()},
+            "action_minimum": np.asarray(spec.minimum, np.float32).ravel().tolist(),
+            "action_maximum": np.asarray(spec.maximum, np.float32).ravel().tolist(),
+        }
+
+    def counters(self) -> tuple[int, int]:
+        return self.env_steps, self.updates
+
+    def get_state(self) -> svg0.TrainState:
+        return self.state
+
+    def state_dict(self) -> dict[str, Any]:
+        params, _ = eqx.partition(self.state, eqx.is_array)
+        return {
+            "learner": [np.asarray(x) for x in jax.tree.leaves(params)],
+            "replay": self.replay.state_dict(),
+            "counters": {
+                "env_steps": np.int64(self.env_steps),
+                "updates": np.int64(self.updates),
+            },
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.state = learner_state_from_arrays(self.state, state["learner"])
+        self.replay.load_state_dict(state["replay"])
+        c = state["counters"]
+        self.env_steps, self.updates = int(c["env_steps"]), int(c["updates"])
+
+    def save(self, checkpoint_dir: str, extra_meta: dict[str, Any]) -> int:
+        """Checkpoint into ``checkpoint_dir`` at the stored env steps; returns that step."""
+        meta = {"version": __version__, "config": self.config.to_dict(), **extra_meta}
+        Checkpointer(Path(checkpoint_dir)).save(self.env_steps, self.state_dict(), meta)
+        return self.env_steps
+
+    def restore(self, checkpoint_dir: str, step: int | None = None) -> tuple[int, int]:
+        state, _ = Checkpointer(Path(checkpoint_dir)).restore(step)
+        self.load_state_dict(state)
+        return self.env_steps, self.updates
+
+    def pid(self) -> int:
+        return os.getpid()
+
+
+class Evaluator:
+    """Evaluation episodes of the deterministic policy in their own process."""
+
+    def __init__(self, config: TrainConfig):
+        self.config = config
+        self.env = make(config.env, num_envs=min(config.eval_episodes, 8), **config.env_kwargs)
+        template = _fresh_state(config, self.env.observation_spec(), self.env.action_spec())
+        self._policy = _PolicyTemplate(template)
+
+    def evaluate(self, params: Any, env_steps: int) -> dict[str, float]:
+        c = self.config
+        policy = self._policy(params)
+        stats = run_episodes(
+            policy, self.env, c.agent, c.eval_episodes, seed=c.seed + 10_007 + env_steps
+        )
+        return {f"eval/{k}": v for k, v in stats.summary().items()}
