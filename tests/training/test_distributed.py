@@ -201,3 +201,14 @@ def test_faults_actor_killed_env_raises_learner_lost_then_resume(ray_instance, t
         single = tmp_path / "single"
         train(TINY.replace(total_env_steps=80, eval_every=0), single)
         train_distributed(None, single, resume=True)
+
+
+def test_cli_distributed_options_are_checked_before_anything_runs(tmp_path, capsys):
+    from behavior_priors.cli import main
+
+    run_dir = tmp_path / "r"
+    assert main(["train", "--distributed", "--num-actors", "0", "--run-dir", str(run_dir)]) == 2
+    assert "num_actors must be >= 1" in capsys.readouterr().err
+    assert main(["train", "--distributed", "--utd-tolerance", "2", "--run-dir", str(run_dir)]) == 2
+    assert not run_dir.exists()
+    assert main(["train", "--resume", str(tmp_path / "nothing")]) == 2
