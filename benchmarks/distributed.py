@@ -17,6 +17,7 @@ by a Ray actor and added to the learner's replay through the object store, again
 collect and add in one process; the difference divided by the steps in the chunk.
 
     .venv/bin/python benchmarks/distributed.py [--steps 60000] [--actors 1 2 4] [--out F]
+        [--eval-every 20000] [--plot curves.png]
 
 Prints a JSON summary; ``docs/benchmarks.md`` ("Distributed") records the results.
 """
@@ -43,10 +44,10 @@ from behavior_priors.training.presets import get_preset
 from behavior_priors.training.run import train
 
 
-def _config(steps: int):
+def _config(steps: int, eval_every: int = 0):
     return get_preset("demo").replace(
         total_env_steps=steps,
-        eval_every=0,
+        eval_every=eval_every,
         checkpoint_every=0,
         log_every=max(1_000, steps // 20),
         tensorboard=False,
@@ -67,9 +68,9 @@ def _speed(history: list[dict]) -> dict[str, float]:
     }
 
 
-def run_single(steps: int, out: Path) -> dict:
+def run_single(steps: int, out: Path, eval_every: int) -> dict:
     t0 = time.perf_counter()
-    result = train(_config(steps), out / "single")
+    result = train(_config(steps, eval_every), out / "single")
     return {
         "way": "single",
         "wall_s": time.perf_counter() - t0,
@@ -79,8 +80,8 @@ def run_single(steps: int, out: Path) -> dict:
     }
 
 
-def run_distributed(steps: int, actors: int, out: Path) -> dict:
-    config = _config(steps)
+def run_distributed(steps: int, actors: int, out: Path, eval_every: int) -> dict:
+    config = _config(steps, eval_every)
     t0 = time.perf_counter()
     result = train_distributed(config, out / f"dist{actors}", DistConfig(num_actors=actors))
     learned = max(1, result.env_steps - config.warmup_steps)
@@ -140,14 +141,26 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--steps", type=int, default=60_000)
     p.add_argument("--actors", type=int, nargs="+", default=[1, 2, 4])
     p.add_argument("--out", type=Path, help="write the JSON summary here too")
+    p.add_argument("--eval-every", type=int, default=20_000, help="evaluations (async if dist)")
+    p.add_argument("--plot", type=Path, help="learning curves of every run as a PNG")
     args = p.parse_args(argv)
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
-        rows.append(run_single(args.steps, Path(tmp)))
+        rows.append(run_single(args.steps, Path(tmp), args.eval_every))
         print(json.dumps(rows[-1]), file=sys.stderr)
         for n in args.actors:
-            rows.append(run_distributed(args.steps, n, Path(tmp)))
+            rows.append(run_distributed(args.steps, n, Path(tmp), args.eval_every))
             print(json.dumps(rows[-1]), file=sys.stderr)
+        if args.plot:
+            from behavior_priors.training.plotting import plot_runs
+
+            dirs = [Path(tmp) / "single", *(Path(tmp) / f"dist{n}" for n in args.actors)]
+            plot_runs(
+                dirs,
+                args.plot,
+                ("charts/episode_return", "eval/success_rate"),
+                "demo preset: single process vs Ray actors (one seed each)",
+            )
     base = rows[0]["env_steps_per_s"]
     for r in rows:
         r["env_steps_ratio_vs_single"] = r["env_steps_per_s"] / base
