@@ -95,6 +95,8 @@ class Experiment:
         policy, logged every ``eval_every`` steps).
       train_overrides: :class:`TrainConfig` fields set on every run (e.g. ``eval_every``).
       agent_overrides: agent fields set on every run (e.g. ``kl_cost``).
+      comparisons: pairs ``(a, b)`` of methods whose AUC difference ``a - b`` the report tests,
+        besides every method against the first.
       source: the source stage of a transfer experiment (``None``: no transfer).
       transfers: methods that transfer from a source run, by the name they have in
         ``methods``; every other method is a preset method trained from scratch. The
@@ -114,6 +116,7 @@ class Experiment:
     metric: str = "eval/success_rate"
     train_overrides: Mapping[str, Any] = field(default_factory=dict)
     agent_overrides: Mapping[str, Any] = field(default_factory=dict)
+    comparisons: tuple[tuple[str, str], ...] = ()
     source: SourceStage | None = None
     transfers: Mapping[str, TransferMethod] = field(default_factory=dict)
 
@@ -123,6 +126,12 @@ class Experiment:
         unknown += [m for m in sources if m not in METHODS]
         if unknown:
             raise ValueError(f"experiment {self.name!r}: unknown methods {unknown}")
+        unknown_pairs = [p for p in self.comparisons if not set(p) <= set(self.methods)]
+        if unknown_pairs:
+            raise ValueError(
+                f"experiment {self.name!r}: comparisons {unknown_pairs} name "
+                "methods it does not run"
+            )
         if self.transfers and self.source is None:
             raise ValueError(f"experiment {self.name!r}: transfer methods need a source stage")
         for recipe in self.transfers.values():
@@ -273,6 +282,10 @@ EXPERIMENTS: dict[str, Experiment] = {
             "better than one that sees everything (claim 2); the hierarchical prior with a "
             "shared low level transfers better to new tasks (claim 3, second half).",
             methods=("noprior", "transfer-flat", "transfer-flat-full", "transfer-hier"),
+            comparisons=(
+                ("transfer-flat", "transfer-flat-full"),
+                ("transfer-hier", "transfer-flat"),
+            ),
             tasks=(
                 ExperimentTask(
                     "gtt3-rotated-sparse", "gtt", "pointmass", {**_SPARSE_GTT, "tasks": _ROTATED}

@@ -314,26 +314,27 @@ def _source_lines(experiment: Experiment, specs: list) -> list[str]:
 
 
 def _comparisons(experiment: Experiment, summaries: list[MethodSummary]) -> list[str]:
-    """Markdown rows comparing every method's AUC with the first method's, per task."""
+    """Markdown rows comparing every method's AUC with the first method's, and the pairs in
+    ``experiment.comparisons``, per task."""
     base_method = experiment.methods[0]
     rows = []
     for task in [t.label for t in experiment.tasks]:
         by = {s.method: s for s in summaries if s.task == task}
-        base = by.get(base_method)
-        if base is None or len(base.seeds) < 2:
-            continue
-        for method, s in by.items():
-            if method == base_method or len(s.seeds) < 2:
+        pairs = [(m, base_method) for m in by if m != base_method]
+        pairs += [p for p in experiment.comparisons if p[1] != base_method]
+        for a, b in pairs:
+            if a not in by or b not in by or min(len(by[a].seeds), len(by[b].seeds)) < 2:
                 continue
-            diff = s.auc.mean - base.auc.mean
-            p = permutation_p_value(s.auc.values, base.auc.values)
-            rows.append(f"| {task} | {method} - {base_method} | {diff:+.3f} | {p:.3f} |")
+            diff = by[a].auc.mean - by[b].auc.mean
+            p = permutation_p_value(by[a].auc.values, by[b].auc.values)
+            rows.append(f"| {task} | {a} - {b} | {diff:+.3f} | {p:.3f} |")
     if not rows:
         return []
     return [
         "",
-        f"AUC against `{base_method}`: difference of means and one-sided permutation p-value "
-        f"(the chance that relabelling the seeds gives a difference at least this large).",
+        f"AUC against `{base_method}` (and the experiment's other comparisons): difference of "
+        f"means and one-sided permutation p-value (the chance that relabelling the seeds gives "
+        f"a difference at least this large).",
         "",
         "| task | comparison | AUC difference | p-value |",
         "|---|---|---|---|",

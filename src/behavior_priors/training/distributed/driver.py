@@ -247,8 +247,21 @@ class _Driver:
             f.write(json.dumps(record) + "\n")
         print(f"[distributed] {kind}: {fields}", file=sys.stderr)
 
+    def _lost(self, error: Exception) -> LearnerLost:
+        return LearnerLost(
+            f"the learner died ({type(error).__name__}); resume from the latest checkpoint "
+            f"with: behavior-priors train --resume {self.run_dir}"
+        )
+
+    def _learner_call(self, ref):
+        """``ray.get`` of a learner task; a dead learner becomes :class:`LearnerLost`."""
+        try:
+            return self.ray.get(ref)
+        except self.ray.exceptions.RayActorError as e:
+            raise self._lost(e) from e
+
     def _save(self) -> None:
-        self.ray.get(self.learner.save.remote(self.ckpt_dir, {"distributed": True}))
+        self._learner_call(self.learner.save.remote(self.ckpt_dir, {"distributed": True}))
 
     # -- the loop --------------------------------------------------------------------------------
     def run(self, progress: bool, on_log, on_start) -> RunResult:
@@ -312,13 +325,7 @@ class _Driver:
                         if ref is update_ref:
                             update_ref = None
                             idle_since = time.perf_counter()
-                            try:
-                                self.updates, metrics = ray.get(ref)
-                            except ray.exceptions.RayActorError as e:
-                                raise LearnerLost(
-                                    f"the learner died ({e}); resume from the latest checkpoint "
-                                    f"with: behavior-priors train --resume {self.run_dir}"
-                                ) from e
+                            self.updates, metrics = self._learner_call(ref)
                             pending_metrics = metrics or pending_metrics
                             if self.updates - self.version >= d.broadcast_every:
                                 self.params_ref = self.learner.policy_params.remote()
@@ -380,16 +387,16 @@ class _Driver:
                         self._save()
                 if stop.signum is not None:
                     if update_ref is not None:
-                        ray.get(update_ref)
+                        self._learner_call(update_ref)
                     self._save()
                     raise Interrupted(self.run_dir, self.env_steps, stop.signum)
             # Finish: the updates still owed (as the single-process loop does them), a
             # checkpoint, and a final evaluation of the final policy.
             if update_ref is not None:
-                self.updates, _ = ray.get(update_ref)
+                self.updates, _ = self._learner_call(update_ref)
             owed = math.floor(utd_target(self.env_steps, c)) - self.updates
             if owed >= 1:
-                self.updates, _ = ray.get(self.learner.update.remote(owed))
+                self.updates, _ = self._learner_call(self.learner.update.remote(owed))
             self._save()
             self.env_steps, self.updates = ray.get(self.learner.counters.remote())
             final = ray.get(
@@ -424,6 +431,8 @@ class _Driver:
                 f"actor {i} failed {self.restarts[i]} times (max_actor_restarts="
                 f"{self.dist.max_actor_restarts}); last error: {reason}"
             )
+        # A task also fails when its input, the parameters from the learner, is lost.
+        self._learner_call(self.learner.pid.remote())
         if isinstance(error, self.ray.exceptions.RayTaskError):
             self.ray.kill(self.actors[i], no_restart=False)
 
