@@ -372,8 +372,11 @@ class _Driver:
                         parked = dict.fromkeys(parked, now)
                         elapsed = max(now - t_last, 1e-9)
                         line = self._line(elapsed, steps_last, updates_last)
-                        line["dist/actor_paused_frac"] = paused_s / (elapsed * d.num_actors)
-                        line["dist/learner_idle_frac"] = idle_s / elapsed
+                        # Clamped: the clocks are read at slightly different moments.
+                        line["dist/actor_paused_frac"] = min(
+                            1.0, paused_s / (elapsed * d.num_actors)
+                        )
+                        line["dist/learner_idle_frac"] = min(1.0, idle_s / elapsed)
                         line["dist/policy_lag_updates"] = float(np.mean(lags)) if lags else 0.0
                         line.update(pending_metrics or {})
                         line.update(pending_eval or {})
