@@ -183,6 +183,13 @@ def test_faults_actor_killed_env_raises_learner_lost_then_resume(ray_instance, t
     assert steps == sorted(steps)
     assert np.all(np.diff(steps) <= 2 * config.log_every)  # logged throughout, no gap
     assert lines[-1]["dist/actor_restarts"] >= 2
+    # Backpressure held the update-to-data ratio throughout: never more updates than owed, and
+    # never fewer than the tolerance allows, plus one chunk of every actor arriving after the
+    # check and one update call in flight (8 + 8 + 4 updates here).
+    for ln in lines:
+        target = utd_target(int(ln["env_steps"]), config)
+        assert ln["perf/updates"] <= target + 1e-9
+        assert ln["perf/updates"] >= (1 - dist.utd_tolerance) * target - 20, ln
     assert any("losses/critic" in ln for ln in lines)
 
     # The learner is gone; the run continues from its latest checkpoint.

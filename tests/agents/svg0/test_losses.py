@@ -314,3 +314,40 @@ def test_frozen_modules_stay_bit_identical_and_the_others_learn(variant, frozen)
             continue
         old, new = _leaves(getters[name](before)), _leaves(getters[name](state.networks))
         assert any(not np.array_equal(a, b) for a, b in zip(old, new, strict=True)), name
+
+
+@pytest.mark.parametrize(
+    ("variant", "frozen", "skips"),
+    [
+        ("hier-shared", ("prior.high",), True),
+        ("hier-separate", ("prior.high",), False),
+        ("hier-separate", ("prior.high", "prior.low"), True),
+        ("flat-prior", ("prior",), True),
+        ("flat-prior", ("critic",), False),
+    ],
+)
+def test_a_fully_frozen_prior_skips_its_gradient_and_changes_nothing_else(variant, frozen, skips):
+    from behavior_priors.agents.svg0.learner import prior_frozen
+
+    config = small_config(**VARIANTS[variant], frozen=frozen)
+    assert prior_frozen(config) == skips
+    if not skips:
+        return
+    free = small_config(**VARIANTS[variant])
+    state = _state(config)
+    batch = random_batch(config, seed=3)
+    new_frozen, m_frozen = make_update_fn(config)(state, batch)
+    new_free, m_free = make_update_fn(free)(state, batch)
+    # Policy and critic updates do not depend on the prior's gradient: equal to the free run's.
+    for name in ("critic", "policy"):
+        for a, b in zip(
+            _leaves(MODULES[name](new_frozen.networks)),
+            _leaves(MODULES[name](new_free.networks)),
+            strict=True,
+        ):
+            np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7, err_msg=name)
+    # The prior's loss is still logged; its optimiser state is left alone.
+    np.testing.assert_allclose(m_frozen["losses/prior"], m_free["losses/prior"], rtol=1e-6)
+    assert float(m_frozen["grads/prior_norm"]) == 0.0 < float(m_free["grads/prior_norm"])
+    for a, b in zip(_leaves(state.prior_opt), _leaves(new_frozen.prior_opt), strict=True):
+        np.testing.assert_array_equal(a, b)

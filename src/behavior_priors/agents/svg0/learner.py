@@ -113,6 +113,17 @@ def keep_frozen(new: SVG0Networks, old: SVG0Networks, frozen: tuple[str, ...]) -
     return new
 
 
+def prior_frozen(config: SVG0Config) -> bool:
+    """Whether ``config.frozen`` leaves no parameter of the prior to train: the flat prior, or a
+    hierarchical prior's high level with a shared (or also frozen) low level."""
+    frozen = set(config.frozen)
+    if config.prior == "none" or "prior" in frozen:
+        return True
+    if config.prior == "flat":
+        return False
+    return "prior.high" in frozen and (config.low_level == "shared" or "prior.low" in frozen)
+
+
 def update(
     config: SVG0Config, state: TrainState, batch: SequenceBatch
 ) -> tuple[TrainState, dict[str, Array]]:
@@ -129,13 +140,19 @@ def update(
     (_, m_p), g_p = eqx.filter_value_and_grad(policy_loss, has_aux=True)(
         nets.policy, nets.critic, target.prior, batch, k_p, config
     )
-    (_, m_q), g_q = eqx.filter_value_and_grad(prior_loss, has_aux=True)(
-        nets.prior, nets.policy, batch, k_q, config
-    )
+    if prior_frozen(config):
+        # Nothing of the prior trains (a transferred, frozen prior): its loss is still logged,
+        # but its gradient, which would be thrown away, is not computed.
+        _, m_q = prior_loss(nets.prior, nets.policy, batch, k_q, config)
+        g_q, prior, prior_opt = None, nets.prior, state.prior_opt
+    else:
+        (_, m_q), g_q = eqx.filter_value_and_grad(prior_loss, has_aux=True)(
+            nets.prior, nets.policy, batch, k_q, config
+        )
+        prior, prior_opt = _apply(opt_q, nets.prior, g_q, state.prior_opt)
 
     critic, critic_opt = _apply(opt_c, nets.critic, g_c, state.critic_opt)
     policy, policy_opt = _apply(opt_p, nets.policy, g_p, state.policy_opt)
-    prior, prior_opt = _apply(opt_q, nets.prior, g_q, state.prior_opt)
     new_nets = keep_frozen(SVG0Networks(policy, prior, critic), nets, config.frozen)
 
     step = state.step + 1
@@ -148,7 +165,7 @@ def update(
     metrics = {**m_c, **m_p, **m_q}
     metrics["grads/critic_norm"] = optax.tree.norm(g_c)
     metrics["grads/policy_norm"] = optax.tree.norm(g_p)
-    metrics["grads/prior_norm"] = optax.tree.norm(g_q)
+    metrics["grads/prior_norm"] = optax.tree.norm(g_q) if g_q is not None else jnp.zeros(())
     new_state = TrainState(new_nets, new_target, critic_opt, policy_opt, prior_opt, step, key)
     return new_state, metrics
 
