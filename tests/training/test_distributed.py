@@ -192,7 +192,21 @@ def test_faults_actor_killed_env_raises_learner_lost_then_resume(ray_instance, t
         assert ln["perf/updates"] >= (1 - dist.utd_tolerance) * target - 20, ln
     assert any("losses/critic" in ln for ln in lines)
 
-    # The learner is gone; the run continues from its latest checkpoint.
+    # The learner is gone; the run continues from its latest checkpoint. SIGTERM to the driver
+    # stops it again with a checkpoint at that step; a second resume finishes the run.
+    from behavior_priors.training.run import Interrupted
+
+    sent = []
+
+    def terminate(line):
+        if not sent and "dist/utd_ratio" in line:
+            sent.append(line["env_steps"])
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    with pytest.raises(Interrupted) as stopped:
+        train_distributed(None, run_dir, resume=True, on_log=terminate)
+    assert stopped.value.env_steps >= sent[0]
+    assert (run_dir / "checkpoints" / str(stopped.value.env_steps)).exists()
     result = train_distributed(None, run_dir, resume=True)
     assert result.env_steps >= config.total_env_steps
     final = json.loads((run_dir / "final_eval.json").read_text())

@@ -316,7 +316,10 @@ EXPERIMENTS: dict[str, Experiment] = {
             tasks=(ExperimentTask("ant-gtt3", "gtt", "ant"),),
             total_env_steps=300_000,
             seeds=3,
-            threshold=0.5,
+            # The shaped return: in this budget the Ant from scratch never reaches a target
+            # (success 0), so success would not separate the methods. Random actions: ~15.
+            metric="eval/episode_return",
+            threshold=30.0,
             train_overrides={"eval_every": 25_000, "tensorboard": False},
             agent_overrides=_BODY_AGNOSTIC,
             source=SourceStage(
