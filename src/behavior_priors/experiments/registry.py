@@ -317,7 +317,7 @@ EXPERIMENTS: dict[str, Experiment] = {
             total_env_steps=300_000,
             seeds=3,
             # The shaped return: in this budget the Ant from scratch never reaches a target
-            # (success 0), so success would not separate the methods; it stays at a return of 13-17.
+            # (success 0), so success would not separate the methods (its return stays at 13-17).
             metric="eval/episode_return",
             threshold=30.0,
             train_overrides={"eval_every": 25_000, "tensorboard": False},
