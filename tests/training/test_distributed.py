@@ -207,6 +207,10 @@ def test_faults_actor_killed_env_raises_learner_lost_then_resume(ray_instance, t
         train_distributed(None, run_dir, resume=True, on_log=terminate)
     assert stopped.value.env_steps >= sent[0]
     assert (run_dir / "checkpoints" / str(stopped.value.env_steps)).exists()
+    # Ray's core worker also saw the SIGTERM and refuses further calls in this process (a real
+    # driver exits here); a fresh Ray connection stands for the new process.
+    ray.shutdown()
+    ray.init(num_cpus=4, include_dashboard=False, log_to_driver=False)
     result = train_distributed(None, run_dir, resume=True)
     assert result.env_steps >= config.total_env_steps
     final = json.loads((run_dir / "final_eval.json").read_text())
