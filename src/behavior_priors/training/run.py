@@ -58,6 +58,8 @@ def read_run(run_dir: str | Path) -> dict[str, Any]:
 
 
 def _env_specs(trainer: Trainer) -> dict[str, Any]:
+    """``env_specs`` of run.json from anything with ``action_spec`` and ``obs_shapes`` (the
+    single-process trainer, the distributed learner)."""
     spec = trainer.action_spec
     return {
         "observation_shapes": {k: list(v) for k, v in trainer.obs_shapes.items()},
@@ -137,23 +139,9 @@ def train(
     run_dir = Path(run_dir)
     checkpointer_dir = run_dir / "checkpoints"
     if resume:
-        saved = TrainConfig.from_dict(read_run(run_dir)["config"])
-        if config is not None and config != saved:
-            raise ValueError(
-                f"--resume continues {run_dir} with its own config; the given config differs "
-                "(start a new run directory to change settings)"
-            )
-        config = saved
         if init_state is not None:
             raise ValueError("a resumed run continues from its checkpoint; drop init_state")
-    else:
-        if config is None:
-            raise ValueError("a new run needs a config")
-        if (run_dir / RUN_FILE).exists():
-            raise FileExistsError(
-                f"{run_dir} already holds a run; continue it with resume=True (--resume) or "
-                "choose another run directory"
-            )
+    config = run_config(config, run_dir, resume)
     trainer = Trainer(config, env)
     extra_info: dict[str, Any] = {}
     if init_state is not None:  # before anything is written: an error leaves no trace
@@ -214,6 +202,28 @@ def train(
 
 
 # -- the pieces of a run directory (also written by training.multiseed.train_seeds) --------------
+
+
+def run_config(config: TrainConfig | None, run_dir: Path, resume: bool) -> TrainConfig:
+    """The config a run in ``run_dir`` trains with: the saved one when resuming (a different
+    ``config`` is an error: it would not continue the same run), else ``config``, and then
+    ``run_dir`` must not hold a run yet."""
+    if resume:
+        saved = TrainConfig.from_dict(read_run(run_dir)["config"])
+        if config is not None and config != saved:
+            raise ValueError(
+                f"--resume continues {run_dir} with its own config; the given config differs "
+                "(start a new run directory to change settings)"
+            )
+        return saved
+    if config is None:
+        raise ValueError("a new run needs a config")
+    if (run_dir / RUN_FILE).exists():
+        raise FileExistsError(
+            f"{run_dir} already holds a run; continue it with resume=True (--resume) or "
+            "choose another run directory"
+        )
+    return config
 
 
 def next_multiple(n: int, every: int) -> int:

@@ -58,6 +58,7 @@ from behavior_priors.training.run import (
     _Progress,
     next_multiple,
     read_run,
+    run_config,
 )
 
 EVENTS_FILE = "events.jsonl"
@@ -142,29 +143,19 @@ def train_distributed(
     """
     ray = import_ray()
     run_dir = Path(run_dir)
+    config = run_config(config, run_dir, resume)
     if resume:
         info = read_run(run_dir)
-        saved = TrainConfig.from_dict(info["config"])
         if "distributed" not in info:
             raise ValueError(f"{run_dir} is a single-process run; resume it without --distributed")
         saved_dist = DistConfig(**info["distributed"])
-        if config is not None and config != saved:
-            raise ValueError(f"--resume continues {run_dir} with its own config; drop overrides")
         if dist is not None and dist != saved_dist:
             raise ValueError(
                 f"--resume continues {run_dir} with its own distributed settings "
                 f"({saved_dist}); drop the new ones"
             )
-        config, dist = saved, saved_dist
-    else:
-        if config is None:
-            raise ValueError("a new run needs a config")
-        if (run_dir / RUN_FILE).exists():
-            raise FileExistsError(
-                f"{run_dir} already holds a run; continue it with --resume or choose another "
-                "run directory"
-            )
-        dist = dist or DistConfig()
+        dist = saved_dist
+    dist = dist or DistConfig()
     started = False
     if not ray.is_initialized():
         kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False}

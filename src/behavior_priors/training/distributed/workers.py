@@ -184,12 +184,10 @@ class Learner:
         return policy_arrays(self.state)
 
     def specs(self) -> dict[str, Any]:
-        spec = self.action_spec
-        return {
-            "observation_shapes": {k: list(v) for k, v in self.obs_shapes.items()},
-            "action_minimum": np.asarray(spec.minimum, np.float32).ravel().tolist(),
-            "action_maximum": np.asarray(spec.maximum, np.float32).ravel().tolist(),
-        }
+        """The ``env_specs`` entry of ``run.json``, as the single-process loop writes it."""
+        from behavior_priors.training.run import _env_specs
+
+        return _env_specs(self)
 
     def counters(self) -> tuple[int, int]:
         return self.env_steps, self.updates
