@@ -1,12 +1,15 @@
 """Equinox modules: observation selection by key (information asymmetry), torsos, Gaussian
-heads, flat and hierarchical policies, priors (flat; hierarchical with a shared or separate low
+and categorical heads, flat and hierarchical policies (continuous or discrete actions), Distral's
+per-task and distilled policies, priors (flat; hierarchical with a shared or separate low
 level; learned, N(0, I), AR(1) or learned-AR high level) and critics.
 
 Every module works on arrays with any leading batch dimensions, so the learner applies it to
 ``[B, T+1, ...]`` windows and ``[S, B, T+1, ...]`` samples without ``vmap``.
 """
 
-from behavior_priors.networks.critics import Critic
+from behavior_priors.networks.categorical_net import CategoricalNet
+from behavior_priors.networks.critics import Critic, DiscreteCritic
+from behavior_priors.networks.distral import DistralPolicy
 from behavior_priors.networks.gaussian_net import GaussianNet
 from behavior_priors.networks.observations import concat_observations, resolve_keys
 from behavior_priors.networks.policies import FlatPolicy, HierarchicalPolicy, PolicySample
@@ -21,7 +24,10 @@ from behavior_priors.networks.priors import (
 
 __all__ = [
     "AR1HighPrior",
+    "CategoricalNet",
     "Critic",
+    "DiscreteCritic",
+    "DistralPolicy",
     "FlatPolicy",
     "FlatPrior",
     "GaussianNet",

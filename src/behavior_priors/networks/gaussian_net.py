@@ -7,11 +7,10 @@ from collections.abc import Mapping, Sequence
 
 import equinox as eqx
 import jax
-import jax.numpy as jnp
 
 from behavior_priors.networks.heads import GaussianHead
 from behavior_priors.networks.layers import LayerNormMLP
-from behavior_priors.networks.observations import concat_observations, flat_size, resolve_keys
+from behavior_priors.networks.observations import flat_size, network_inputs, resolve_keys
 from behavior_priors.ops.distributions import DiagGaussian
 
 Array = jax.Array
@@ -59,22 +58,7 @@ class GaussianNet(eqx.Module):
 
     def features(self, obs: Mapping[str, Array], extra: Array | None = None) -> Array:
         """The torso's input ``[..., F (+E)]``."""
-        x = concat_observations(obs, self.keys, dict(zip(self.keys, self.shapes, strict=True)))
-        if self.extra_size:
-            if extra is None or extra.shape[-1] != self.extra_size:
-                got = None if extra is None else extra.shape
-                raise ValueError(
-                    f"this network needs an extra input of size {self.extra_size}; got {got}"
-                )
-            lead = jnp.broadcast_shapes(x.shape[:-1], extra.shape[:-1])
-            x = jnp.concatenate(
-                [
-                    jnp.broadcast_to(x, (*lead, x.shape[-1])),
-                    jnp.broadcast_to(extra, (*lead, extra.shape[-1])),
-                ],
-                axis=-1,
-            )
-        return x
+        return network_inputs(obs, self.keys, self.shapes, self.extra_size, extra)
 
     def __call__(self, obs: Mapping[str, Array], extra: Array | None = None) -> DiagGaussian:
         return self.head(self.torso(self.features(obs, extra)))

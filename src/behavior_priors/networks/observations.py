@@ -76,3 +76,33 @@ def concat_observations(
 def obs_shapes_from_spec(spec: Mapping[str, object]) -> dict[str, tuple[int, ...]]:
     """``{key: shape}`` from an environment's observation spec (anything with ``.shape``)."""
     return {k: tuple(getattr(v, "shape", v)) for k, v in spec.items()}
+
+
+def network_inputs(
+    obs: Mapping[str, Array],
+    keys: Sequence[str],
+    shapes: Sequence[tuple[int, ...]],
+    extra_size: int = 0,
+    extra: Array | None = None,
+) -> Array:
+    """The flattened observations ``obs[keys]`` followed by ``extra`` (e.g. the latent z):
+    ``[..., F (+E)]``.
+
+    ``extra`` is ``[*S, ..., E]`` and may carry extra leading sample axes, to which the
+    observation features are broadcast. Raises ``ValueError`` when ``extra`` is missing or has
+    the wrong width while ``extra_size > 0``.
+    """
+    x = concat_observations(obs, keys, dict(zip(keys, shapes, strict=True)))
+    if not extra_size:
+        return x
+    if extra is None or extra.shape[-1] != extra_size:
+        got = None if extra is None else extra.shape
+        raise ValueError(f"this network needs an extra input of size {extra_size}; got {got}")
+    lead = jnp.broadcast_shapes(x.shape[:-1], extra.shape[:-1])
+    return jnp.concatenate(
+        [
+            jnp.broadcast_to(x, (*lead, x.shape[-1])),
+            jnp.broadcast_to(extra, (*lead, extra.shape[-1])),
+        ],
+        axis=-1,
+    )

@@ -1,7 +1,10 @@
-"""Policies: flat Gaussian, and hierarchical with a Gaussian latent z (PAPER.md section 2).
+"""Policies: flat, and hierarchical with a Gaussian latent z (PAPER.md section 2).
 
-Actions live in the normalised box [-1, 1] (means squashed with tanh; samples may exceed it and
-are clipped by the actor before reaching the environment).
+Continuous actions live in the normalised box [-1, 1] (Gaussian means squashed with tanh;
+samples may exceed it and are clipped by the actor before reaching the environment). With
+``discrete=True`` the action distribution (the flat policy's, or the low level's) is categorical
+over ``action_size`` actions and actions are integers ``[...]`` instead of ``[..., Da]``; the
+latent z of a hierarchical policy stays Gaussian.
 """
 
 from __future__ import annotations
@@ -13,8 +16,9 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 
+from behavior_priors.networks.categorical_net import CategoricalNet
 from behavior_priors.networks.gaussian_net import GaussianNet
-from behavior_priors.ops.distributions import DiagGaussian
+from behavior_priors.ops.distributions import Categorical, DiagGaussian
 
 Array = jax.Array
 
@@ -22,22 +26,49 @@ Array = jax.Array
 class PolicySample(NamedTuple):
     """A reparameterised sample from a policy, with the distributions it came from.
 
-    Shapes for S samples at states ``[...]``: ``action [S, ..., Da]``, ``latent [S, ..., Dz]``
-    (``Dz = 0`` for flat policies), ``high`` (``None`` for flat) ``[..., Dz]``,
-    ``low`` ``[S, ..., Da]`` for hierarchical (conditioned on each z) or ``[..., Da]`` for flat.
+    Shapes for S samples at states ``[...]``: ``action [S, ..., Da]`` (``[S, ...]`` integers
+    for discrete actions), ``latent [S, ..., Dz]`` (``Dz = 0`` for flat policies), ``high``
+    (``None`` for flat) ``[..., Dz]``, ``low`` ``[S, ..., Da]`` for hierarchical (conditioned on
+    each z) or ``[..., Da]`` for flat (a ``Categorical`` with logits ``[..., A]`` when discrete).
+    Discrete samples carry no gradient: losses take the exact expectation over ``low``.
     """
 
     action: Array
     latent: Array
     high: DiagGaussian | None
-    low: DiagGaussian
+    low: DiagGaussian | Categorical
+
+
+def action_net(
+    keys: Sequence[str],
+    obs_shapes: Mapping[str, tuple[int, ...]],
+    action_size: int,
+    hidden: Sequence[int],
+    key: Array,
+    min_scale: float,
+    discrete: bool,
+    extra_size: int = 0,
+) -> GaussianNet | CategoricalNet:
+    """The network of an action distribution: a bounded Gaussian over ``action_size``
+    dimensions, or a categorical over ``action_size`` actions when ``discrete``."""
+    if discrete:
+        return CategoricalNet(keys, obs_shapes, action_size, hidden, key, extra_size=extra_size)
+    return GaussianNet(
+        keys, obs_shapes, action_size, hidden, key, extra_size=extra_size, min_scale=min_scale
+    )
+
+
+def _empty_latent(action: Array, discrete: bool) -> Array:
+    lead = action.shape if discrete else action.shape[:-1]
+    return jnp.zeros((*lead, 0), jnp.float32)
 
 
 class FlatPolicy(eqx.Module):
-    """``pi(a | x[keys])``, a diagonal Gaussian."""
+    """``pi(a | x[keys])``: a diagonal Gaussian, or a categorical when ``discrete``."""
 
-    net: GaussianNet
+    net: GaussianNet | CategoricalNet
     latent_size: int = eqx.field(static=True)
+    discrete: bool = eqx.field(static=True)
 
     def __init__(
         self,
@@ -47,11 +78,13 @@ class FlatPolicy(eqx.Module):
         hidden: Sequence[int],
         key: Array,
         min_scale: float = 0.1,
+        discrete: bool = False,
     ):
-        self.net = GaussianNet(keys, obs_shapes, action_size, hidden, key, min_scale=min_scale)
+        self.net = action_net(keys, obs_shapes, action_size, hidden, key, min_scale, discrete)
         self.latent_size = 0
+        self.discrete = bool(discrete)
 
-    def __call__(self, obs: Mapping[str, Array]) -> DiagGaussian:
+    def __call__(self, obs: Mapping[str, Array]) -> DiagGaussian | Categorical:
         return self.net(obs)
 
     def sample(
@@ -64,7 +97,7 @@ class FlatPolicy(eqx.Module):
         del stop_latent_gradient  # no latent
         pi = self(obs)
         a = pi.sample(key, (num_samples,))
-        return PolicySample(a, jnp.zeros((*a.shape[:-1], 0), a.dtype), None, pi)
+        return PolicySample(a, _empty_latent(a, self.discrete), None, pi)
 
     def log_prob(
         self,
@@ -90,8 +123,9 @@ class HierarchicalPolicy(eqx.Module):
     """
 
     high: GaussianNet
-    low: GaussianNet
+    low: GaussianNet | CategoricalNet
     latent_size: int = eqx.field(static=True)
+    discrete: bool = eqx.field(static=True)
 
     def __init__(
         self,
@@ -103,6 +137,7 @@ class HierarchicalPolicy(eqx.Module):
         hidden: Sequence[int],
         key: Array,
         min_scale: float = 0.1,
+        discrete: bool = False,
     ):
         if latent_size <= 0:
             raise ValueError(f"latent_size must be positive, got {latent_size}")
@@ -111,16 +146,11 @@ class HierarchicalPolicy(eqx.Module):
         self.high = GaussianNet(
             high_keys, obs_shapes, latent_size, hidden, k1, min_scale=min_scale, tanh_mean=False
         )
-        self.low = GaussianNet(
-            low_keys,
-            obs_shapes,
-            action_size,
-            hidden,
-            k2,
-            extra_size=latent_size,
-            min_scale=min_scale,
+        self.low = action_net(
+            low_keys, obs_shapes, action_size, hidden, k2, min_scale, discrete, latent_size
         )
         self.latent_size = int(latent_size)
+        self.discrete = bool(discrete)
 
     def sample(
         self,
@@ -129,7 +159,8 @@ class HierarchicalPolicy(eqx.Module):
         num_samples: int,
         stop_latent_gradient: bool = False,
     ) -> PolicySample:
-        """Sample z ~ pi^H then a ~ pi^L(.|z), both reparameterised.
+        """Sample z ~ pi^H then a ~ pi^L(.|z), both reparameterised (z only, when the actions
+        are discrete).
 
         ``stop_latent_gradient`` cuts the gradient path from the action back into z (and so
         into the high level); the low level still learns from the action.
@@ -150,7 +181,8 @@ class HierarchicalPolicy(eqx.Module):
     ) -> Array:
         """Joint ``log pi(z, a | x)``; only ``log pi^L(a|z,x)`` where z was held, not sampled.
 
-        Shapes: ``action [..., Da]``, ``latent [..., Dz]``, ``latent_sampled [...]`` -> ``[...]``.
+        Shapes: ``action [..., Da]`` (``[...]`` discrete), ``latent [..., Dz]``,
+        ``latent_sampled [...]`` -> ``[...]``.
         """
         log_low = self.low(obs, latent).log_prob(action)
         log_high = self.high(obs).log_prob(latent)

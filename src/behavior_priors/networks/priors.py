@@ -19,18 +19,21 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 
+from behavior_priors.networks.categorical_net import CategoricalNet
 from behavior_priors.networks.gaussian_net import GaussianNet
 from behavior_priors.networks.heads import GaussianHead
 from behavior_priors.networks.layers import LayerNormMLP
-from behavior_priors.ops.distributions import DiagGaussian
+from behavior_priors.networks.policies import action_net
+from behavior_priors.ops.distributions import Categorical, DiagGaussian
 
 Array = jax.Array
 
 
 class FlatPrior(eqx.Module):
-    """``pi0(a | x[keys])``: the same family as :class:`~.policies.FlatPolicy`."""
+    """``pi0(a | x[keys])``: the same family as :class:`~.policies.FlatPolicy` (Gaussian, or
+    categorical when ``discrete``)."""
 
-    net: GaussianNet
+    net: GaussianNet | CategoricalNet
 
     def __init__(
         self,
@@ -40,10 +43,11 @@ class FlatPrior(eqx.Module):
         hidden: Sequence[int],
         key: Array,
         min_scale: float = 0.1,
+        discrete: bool = False,
     ):
-        self.net = GaussianNet(keys, obs_shapes, action_size, hidden, key, min_scale=min_scale)
+        self.net = action_net(keys, obs_shapes, action_size, hidden, key, min_scale, discrete)
 
-    def __call__(self, obs: Mapping[str, Array]) -> DiagGaussian:
+    def __call__(self, obs: Mapping[str, Array]) -> DiagGaussian | Categorical:
         return self.net(obs)
 
 
@@ -142,7 +146,7 @@ class HierarchicalPrior(eqx.Module):
     """``pi0^H`` plus a separate low level ``pi0^L(a | z, x)``, or ``low=None`` when shared."""
 
     high: HighPrior
-    low: GaussianNet | None
+    low: GaussianNet | CategoricalNet | None
 
     @property
     def shares_low_level(self) -> bool:

@@ -22,7 +22,7 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
-from behavior_priors.ops.distributions import DiagGaussian, gaussian_kl
+from behavior_priors.ops.distributions import Categorical, DiagGaussian, gaussian_kl
 
 Array = jax.Array
 
@@ -38,8 +38,8 @@ class HierarchicalKL(NamedTuple):
 def hierarchical_kl_bound(
     high_policy: DiagGaussian,
     high_prior: DiagGaussian,
-    low_policy_given_z: DiagGaussian | None = None,
-    low_prior_given_z: DiagGaussian | None = None,
+    low_policy_given_z: DiagGaussian | Categorical | None = None,
+    low_prior_given_z: DiagGaussian | Categorical | None = None,
 ) -> HierarchicalKL:
     """The upper bound on KL(pi || pi0) for latent-variable policies.
 
@@ -47,7 +47,8 @@ def hierarchical_kl_bound(
       high_policy: pi^H(z|x), shape ``[..., Dz]``.
       high_prior: pi0^H(z|x^D), shape ``[..., Dz]``.
       low_policy_given_z: pi^L(a|z_s, x) evaluated at S samples ``z_s ~ pi^H`` stacked on a
-        leading sample axis: shape ``[S, ..., Da]``. ``None`` when the low level is shared
+        leading sample axis: shape ``[S, ..., Da]`` (a ``Categorical`` with logits
+        ``[S, ..., A]`` for discrete actions). ``None`` when the low level is shared
         with the prior (then the low term is exactly 0).
       low_prior_given_z: pi0^L(a|z_s, x) at the same samples, shape ``[S, ..., Da]``; ``None``
         exactly when ``low_policy_given_z`` is ``None``.
@@ -64,12 +65,13 @@ def hierarchical_kl_bound(
     if low_policy_given_z is None:
         kl_low = jnp.zeros_like(kl_high)
     else:
-        if low_policy_given_z.loc.ndim != high_policy.loc.ndim + 1:
+        leaf = low_policy_given_z[0]  # loc, or logits: [S, ..., event]
+        if leaf.ndim != high_policy.loc.ndim + 1:
             raise ValueError(
                 "low-level distributions need a leading sample axis: expected rank "
-                f"{high_policy.loc.ndim + 1}, got shape {low_policy_given_z.loc.shape}"
+                f"{high_policy.loc.ndim + 1}, got shape {leaf.shape}"
             )
-        kl_low = jnp.mean(gaussian_kl(low_policy_given_z, low_prior_given_z), axis=0)
+        kl_low = jnp.mean(low_policy_given_z.kl(low_prior_given_z), axis=0)
     return HierarchicalKL(kl_high, kl_low, kl_high + kl_low)
 
 

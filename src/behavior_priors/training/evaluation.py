@@ -14,10 +14,10 @@ from behavior_priors.agents.svg0 import (
     initial_actor_state,
     select_action,
     select_prior_action,
-    to_env_action,
 )
 from behavior_priors.envs.base import Env, TimeStep
 from behavior_priors.networks.policies import Policy
+from behavior_priors.training.actions import ActionLayout
 from behavior_priors.training.episodes import EpisodeStats, EpisodeTracker
 
 
@@ -40,13 +40,13 @@ def run_episodes(
     instead of ``policy`` (see :func:`~behavior_priors.agents.svg0.select_prior_action`).
     """
     act = _actor(policy, config, evaluation, prior_of)
-    spec = env.action_spec()
+    actions = ActionLayout.from_spec(env.action_spec())
     carry = {"state": initial_actor_state(config, env.num_envs), "key": jax.random.PRNGKey(seed)}
 
     def choose(ts: TimeStep) -> np.ndarray:
         carry["key"], sub = jax.random.split(carry["key"])
         a, carry["state"] = act(ts.observation, ts.first(), carry["state"], sub)
-        return to_env_action(a, spec.minimum, spec.maximum)
+        return actions.to_env(a)
 
     return collect_episodes(env, num_episodes, seed, choose, max_steps)
 
@@ -117,12 +117,8 @@ def _jitted(config: SVG0Config, evaluation: bool, prior: bool):
 def random_action_stats(env: Env, num_episodes: int, rng: np.random.Generator) -> dict[str, float]:
     """Summary of ``num_episodes`` episodes with uniformly random actions (the baseline a
     trained policy must beat)."""
-    spec = env.action_spec()
-    shape = (env.num_envs, *spec.shape)
+    actions = ActionLayout.from_spec(env.action_spec())
     seed = int(rng.integers(2**31))
     return collect_episodes(
-        env,
-        num_episodes,
-        seed,
-        lambda _ts: rng.uniform(spec.minimum, spec.maximum, size=shape).astype(np.float32),
+        env, num_episodes, seed, lambda _ts: actions.random(rng, env.num_envs)
     ).summary()

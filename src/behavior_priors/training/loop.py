@@ -31,6 +31,7 @@ from behavior_priors.agents import svg0
 from behavior_priors.envs.base import Env, TimeStep
 from behavior_priors.envs.registry import make
 from behavior_priors.replay import SequenceReplay
+from behavior_priors.training.actions import ActionLayout
 from behavior_priors.training.config import TrainConfig
 from behavior_priors.training.episodes import EpisodeStats, EpisodeTracker
 from behavior_priors.training.evaluation import run_episodes
@@ -67,13 +68,13 @@ class Trainer:
         obs_spec = self.env.observation_spec()
         self.obs_shapes = {k: tuple(v.shape) for k, v in obs_spec.items()}
         self.action_spec = self.env.action_spec()
-        if not hasattr(self.action_spec, "minimum"):
-            raise ValueError("the SVG(0) agent needs a continuous (bounded) action space")
-        action_size = int(np.prod(self.action_spec.shape))
+        self.actions = ActionLayout.from_spec(self.action_spec)
 
         key = jax.random.PRNGKey(c.seed)
         k_init, self.act_key = jax.random.split(key)
-        self.state = svg0.init(c.agent, self.obs_shapes, action_size, k_init)
+        self.state = svg0.init(
+            c.agent, self.obs_shapes, self.actions.size, k_init, self.actions.discrete
+        )
         # The loop owns the state and never reads an old one: let XLA update it in place.
         self.update_fn = svg0.make_update_fn(c.agent, donate=True)
         agent = c.agent
@@ -83,8 +84,8 @@ class Trainer:
             num_envs=c.num_envs,
             sequence_length=c.sequence_length,
             observation_spec=obs_spec,
-            action_shape=tuple(self.action_spec.shape),
-            action_dtype=np.float32,
+            action_shape=self.actions.replay_shape,
+            action_dtype=self.actions.replay_dtype,
             latent_dim=agent.latent_size,
             seed=c.seed,
         )
@@ -114,9 +115,7 @@ class Trainer:
         environments, and count: the half of :meth:`env_step` after the policy (the multi-seed
         trainer picks actions for every seed in one call, then hands each seed its own)."""
         self.replay.add(self.ts, action, extras)
-        self.ts = self.env.step(
-            svg0.to_env_action(action, self.action_spec.minimum, self.action_spec.maximum)
-        )
+        self.ts = self.env.step(self.actions.to_env(action))
         self.env_steps += self.config.num_envs
         return self.tracker.observe(self.ts)
 

@@ -30,6 +30,7 @@ import numpy as np
 from behavior_priors import __version__
 from behavior_priors.agents import svg0
 from behavior_priors.envs.base import Env
+from behavior_priors.training.actions import ActionLayout
 from behavior_priors.training.checkpoint import Checkpointer, CheckpointError
 from behavior_priors.training.config import TrainConfig
 from behavior_priors.training.logger import MetricLogger
@@ -60,11 +61,9 @@ def read_run(run_dir: str | Path) -> dict[str, Any]:
 def _env_specs(trainer: Trainer) -> dict[str, Any]:
     """``env_specs`` of run.json from anything with ``action_spec`` and ``obs_shapes`` (the
     single-process trainer, the distributed learner)."""
-    spec = trainer.action_spec
     return {
         "observation_shapes": {k: list(v) for k, v in trainer.obs_shapes.items()},
-        "action_minimum": np.asarray(spec.minimum, np.float32).ravel().tolist(),
-        "action_maximum": np.asarray(spec.maximum, np.float32).ravel().tolist(),
+        **ActionLayout.from_spec(trainer.action_spec).to_env_specs(),
     }
 
 
@@ -328,8 +327,7 @@ class Policy:
     def __init__(self, run: LoadedRun, num_envs: int, deterministic: bool, seed: int):
         agent = run.config.agent
         self.network = run.state.networks.policy
-        self._min = np.asarray(run.env_specs["action_minimum"], np.float32)
-        self._max = np.asarray(run.env_specs["action_maximum"], np.float32)
+        self._actions = ActionLayout.from_env_specs(run.env_specs)
         self._state = svg0.initial_actor_state(agent, num_envs)
         self._key = jax.random.PRNGKey(seed)
         self._act = jax.jit(
@@ -341,7 +339,7 @@ class Policy:
         first = np.zeros(self.num_envs, bool) if first is None else np.asarray(first, bool)
         self._key, sub = jax.random.split(self._key)
         a, _, self._state = self._act(self.network, obs, first, self._state, sub)
-        return svg0.to_env_action(a, self._min, self._max)
+        return self._actions.to_env(a)
 
 
 def load(run_dir: str | Path, checkpoint_step: int | None = None) -> LoadedRun:
@@ -351,7 +349,10 @@ def load(run_dir: str | Path, checkpoint_step: int | None = None) -> LoadedRun:
     config = TrainConfig.from_dict(info["config"])
     specs = info["env_specs"]
     shapes = {k: tuple(v) for k, v in specs["observation_shapes"].items()}
-    template = svg0.init(config.agent, shapes, len(specs["action_minimum"]), jax.random.PRNGKey(0))
+    actions = ActionLayout.from_env_specs(specs)
+    template = svg0.init(
+        config.agent, shapes, actions.size, jax.random.PRNGKey(0), actions.discrete
+    )
     state, meta = Checkpointer(run_dir / "checkpoints").restore(checkpoint_step)
     try:
         learner = learner_state_from_arrays(template, state["learner"])

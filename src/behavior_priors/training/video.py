@@ -21,8 +21,9 @@ from typing import Any, Literal
 import jax
 import numpy as np
 
-from behavior_priors.agents.svg0 import initial_actor_state, to_env_action
+from behavior_priors.agents.svg0 import initial_actor_state
 from behavior_priors.envs.base import Env
+from behavior_priors.training.actions import ActionLayout
 from behavior_priors.training.evaluation import _actor
 
 Renderer = Literal["auto", "mujoco", "schematic"]
@@ -59,7 +60,7 @@ def record(
     act = _actor(
         run.state.networks.policy, agent, deterministic, run.state.networks if use_prior else None
     )
-    spec = env.action_spec()
+    actions = ActionLayout.from_spec(env.action_spec())
     state = initial_actor_state(agent, env.num_envs)
     key = jax.random.PRNGKey(seed)
     ts = env.reset(seed)
@@ -70,7 +71,7 @@ def record(
     for _ in range(num_steps):
         key, sub = jax.random.split(key)
         a, state = act(ts.observation, ts.first(), state, sub)
-        ts = env.step(to_env_action(a, spec.minimum, spec.maximum))
+        ts = env.step(actions.to_env(a))
         total += float(ts.reward[0])
         if ts.first()[0]:
             trail.clear()

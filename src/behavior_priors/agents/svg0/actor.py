@@ -17,7 +17,6 @@ import numpy as np
 from behavior_priors.agents.svg0.config import SVG0Config
 from behavior_priors.agents.svg0.networks import SVG0Networks, prior_low_level
 from behavior_priors.agents.types import ActorExtras
-from behavior_priors.networks import FlatPolicy
 from behavior_priors.networks.policies import Policy
 
 Array = jax.Array
@@ -67,17 +66,18 @@ def select_action(
       evaluation: act with the means (z = mean of pi^H, a = mean of pi^L) instead of sampling.
 
     Returns:
-      ``(action [B, Da] in the normalised box (unclipped), extras, new state)``; ``extras``
+      ``(action [B, Da] in the normalised box (unclipped), or [B] integers when discrete,
+      extras, new state)``; ``extras``
       hold the behaviour log-probability of what was sampled, z, z_{t-1} and whether z was
       resampled at this step.
     """
     first = jnp.asarray(first, bool)
     k_z, k_a = jax.random.split(key)
-    if isinstance(policy, FlatPolicy):
+    if policy.latent_size == 0:  # flat (or Distral)
         pi = policy(obs)
         a = pi.mode() if evaluation else pi.sample(k_a)
         B = a.shape[0]
-        empty = jnp.zeros((B, 0), a.dtype)
+        empty = jnp.zeros((B, 0), jnp.float32)
         extras = ActorExtras(pi.log_prob(a), empty, empty, jnp.ones((B,), jnp.float32))
         return a, extras, state
 
@@ -106,6 +106,8 @@ def select_prior_action(
     ``a ~ pi0^L(.|z, x)``, the policy's low level when it is shared. Shows what behaviour the
     prior has distilled (it cannot see the task). Returns ``(action [B, Da], new state)``."""
     prior = networks.prior
+    if prior is None and hasattr(networks.policy, "prior"):  # Distral's distilled pi0
+        prior = networks.policy.prior
     if prior is None:
         raise ValueError("this agent has no prior (prior='none') to act with")
     first = jnp.asarray(first, bool)
@@ -123,9 +125,12 @@ def select_prior_action(
 
 
 def to_env_action(
-    action: np.ndarray | Array, minimum: np.ndarray, maximum: np.ndarray
+    action: np.ndarray | Array, minimum: np.ndarray | None, maximum: np.ndarray | None
 ) -> np.ndarray:
-    """Clip normalised actions to [-1, 1] and rescale to the environment's box ``[B, Da]``."""
+    """Clip normalised actions to [-1, 1] and rescale to the environment's box ``[B, Da]``;
+    discrete actions (``minimum is None``) pass through as integers ``[B]``."""
+    if minimum is None:
+        return np.asarray(action, np.int32)
     a = np.clip(np.asarray(action, np.float32), -1.0, 1.0)
     lo, hi = np.asarray(minimum, np.float32), np.asarray(maximum, np.float32)
     return lo + (a + 1.0) * 0.5 * (hi - lo)

@@ -6,8 +6,9 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Literal
 
-PolicyKind = Literal["flat", "hierarchical"]
-PriorKind = Literal["none", "flat", "hierarchical"]
+PolicyKind = Literal["flat", "hierarchical", "distral"]
+PriorKind = Literal["none", "flat", "hierarchical", "distilled"]
+DistralColumns = Literal["1col", "2col"]
 LowLevel = Literal["shared", "separate"]
 HighPriorKind = Literal["learned", "normal", "ar1", "learned_ar"]
 
@@ -23,6 +24,15 @@ class SVG0Config:
 
     Observation keys are exact keys or prefixes ending in ``/`` (see
     :mod:`behavior_priors.networks.observations`).
+
+    The action space (continuous box or discrete) comes from the environment, not from here:
+    with discrete actions the flat policy, the low levels and the flat prior are categorical,
+    the critic outputs one value per action and the losses take exact expectations over actions.
+
+    Distral (PAPER.md section 6, discrete actions only) is ``policy="distral"`` with
+    ``prior="distilled"``: one column per task (chosen by the one-hot ``distral_task_key``) and
+    the distilled pi0, both reading ``prior_keys``; ``kl_cost`` is c_KL and ``entropy_cost``
+    c_Ent. See :class:`behavior_priors.networks.DistralPolicy`.
     """
 
     # --- architecture -------------------------------------------------------------------
@@ -43,6 +53,8 @@ class SVG0Config:
     prior_hidden: tuple[int, ...] = (200, 100)
     critic_hidden: tuple[int, ...] = (400, 300)
     min_scale: float = 0.1
+    distral_columns: DistralColumns = "2col"
+    distral_task_key: str = "task/id_onehot"
 
     # --- objective ----------------------------------------------------------------------
     discount: float = 0.99
@@ -64,6 +76,15 @@ class SVG0Config:
 
     def __post_init__(self):
         problems = []
+        if (self.policy == "distral") != (self.prior == "distilled"):
+            problems.append(
+                "policy='distral' goes with prior='distilled' (Distral's pi0 is part of its "
+                "policy module), and only with it"
+            )
+        if self.distral_columns not in ("1col", "2col"):
+            problems.append(
+                f"distral_columns must be '1col' or '2col', got {self.distral_columns!r}"
+            )
         if self.prior == "hierarchical" and self.policy != "hierarchical":
             problems.append(
                 "a hierarchical prior needs a hierarchical policy "
@@ -115,8 +136,8 @@ class SVG0Config:
                 problems.append(f"frozen: unknown module {name!r} (one of {', '.join(FREEZABLE)})")
             elif name.startswith("policy.") and self.policy != "hierarchical":
                 problems.append(f"frozen: {name!r} needs a hierarchical policy")
-            elif name.startswith("prior") and self.prior == "none":
-                problems.append(f"frozen: {name!r} but the agent has no prior")
+            elif name.startswith("prior") and self.prior in ("none", "distilled"):
+                problems.append(f"frozen: {name!r} but the agent has no separate prior")
             elif name == "prior.high" and self.prior != "hierarchical":
                 problems.append("frozen: 'prior.high' needs a hierarchical prior")
             elif name == "prior.low" and self.low_level != "separate":

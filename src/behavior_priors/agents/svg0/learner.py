@@ -55,11 +55,16 @@ def _params(module: Any) -> Any:
 
 
 def init(
-    config: SVG0Config, obs_shapes: Mapping[str, tuple[int, ...]], action_size: int, key: Array
+    config: SVG0Config,
+    obs_shapes: Mapping[str, tuple[int, ...]],
+    action_size: int,
+    key: Array,
+    discrete: bool = False,
 ) -> TrainState:
-    """Fresh networks, targets equal to them, and zeroed optimiser states."""
+    """Fresh networks, targets equal to them, and zeroed optimiser states. ``action_size`` is
+    the number of actions when ``discrete``."""
     k_net, k_state = jax.random.split(key)
-    nets = make_networks(config, obs_shapes, action_size, k_net)
+    nets = make_networks(config, obs_shapes, action_size, k_net, discrete)
     return state_from_networks(config, nets, k_state)
 
 
@@ -117,7 +122,7 @@ def prior_frozen(config: SVG0Config) -> bool:
     """Whether ``config.frozen`` leaves no parameter of the prior to train: the flat prior, or a
     hierarchical prior's high level with a shared (or also frozen) low level."""
     frozen = set(config.frozen)
-    if config.prior == "none" or "prior" in frozen:
+    if config.prior in ("none", "distilled") or "prior" in frozen:
         return True
     if config.prior == "flat":
         return False

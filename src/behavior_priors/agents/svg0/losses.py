@@ -11,6 +11,14 @@ shape ``[B, T+1, ...]``, a PRNG key and the config, and returns ``(loss, metrics
   alpha_H H(pi_theta)`` through the reparameterised sample.
 * :func:`prior_loss`: distillation ``KL(pi || pi0_phi)`` with the policy held fixed.
 
+With discrete actions (categorical policies, a critic with one output per action) every
+expectation over actions is exact (:func:`expected_q`): the policy loss is ``-sum_a pi(a|x)
+Q(x, a) + alpha KL - alpha_H H``, an expected policy gradient, and the bootstrap value sums over
+actions instead of sampling them (z is still sampled for hierarchical policies). Distral
+(:class:`~behavior_priors.networks.DistralPolicy`) has no separate prior: its KL is to its own
+distilled pi0, so the policy loss trains the task columns and pi0 together, which is Distral's
+joint objective (the gradient into pi0 through the KL term is its distillation).
+
 The KL of a hierarchical policy is the upper bound of :func:`behavior_priors.ops.kl.
 hierarchical_kl_bound`; with a shared low level it is the KL over z alone. For flat policies the
 action-level KL is reported as ``kl/low`` (and ``kl/high`` is 0).
@@ -26,10 +34,10 @@ import jax.numpy as jnp
 from behavior_priors.agents.svg0.config import SVG0Config
 from behavior_priors.agents.svg0.networks import SVG0Networks
 from behavior_priors.agents.types import FIRST, LAST, SequenceBatch
-from behavior_priors.networks import Critic, FlatPolicy
+from behavior_priors.networks import Critic, DiscreteCritic, DistralPolicy, FlatPolicy
 from behavior_priors.networks.policies import Policy, sample_entropy
 from behavior_priors.networks.priors import Prior
-from behavior_priors.ops.distributions import gaussian_kl
+from behavior_priors.ops.distributions import DiagGaussian
 from behavior_priors.ops.kl import HierarchicalKL, hierarchical_kl_bound
 from behavior_priors.ops.retrace import retrace_targets
 
@@ -59,12 +67,15 @@ def policy_prior_kl(
     Returns:
       ``HierarchicalKL(high, low, total)``, each ``[...]``.
     """
+    if isinstance(policy, DistralPolicy):  # pi0 is part of the policy: KL(pi_i || pi0)
+        kl = policy(obs).kl(policy.prior(obs))
+        return HierarchicalKL(jnp.zeros_like(kl), kl, kl)
     if isinstance(policy, FlatPolicy):
         pi = policy(obs)
         if prior is None:
-            zero = jnp.zeros(pi.loc.shape[:-1])
+            zero = jnp.zeros(pi[0].shape[:-1])  # loc or logits: [..., event]
             return HierarchicalKL(zero, zero, zero)
-        kl = gaussian_kl(pi, prior(obs))
+        kl = pi.kl(prior(obs))
         return HierarchicalKL(jnp.zeros_like(kl), kl, kl)
     high = policy.high(obs)
     if prior is None:
@@ -75,6 +86,22 @@ def policy_prior_kl(
         return hierarchical_kl_bound(high, high0)
     z = high.sample(key, (num_samples,))
     return hierarchical_kl_bound(high, high0, policy.low(obs, z), prior.low(obs, z))
+
+
+def expected_q(critic: Critic | DiscreteCritic, obs: Mapping[str, Array], sample) -> Array:
+    """Estimates ``[S', ...]`` whose mean over the first axis is ``E_{a~pi} Q(x, a)``.
+
+    Continuous actions: ``Q(x, a_s)`` at the S reparameterised actions of ``sample`` (a
+    :class:`~behavior_priors.networks.PolicySample`), so gradients reach the policy through the
+    actions (SVG(0)). Discrete actions: ``sum_a pi(a|x[, z_s]) Q(x, a)``, exact over actions, so
+    gradients reach the policy through the probabilities; one entry per latent sample, or a
+    single one for flat policies.
+    """
+    latent = sample.latent if critic.latent_size else None
+    if isinstance(critic, DiscreteCritic):
+        q = critic.expected(obs, sample.low.probs, latent)
+        return q if sample.high is not None else q[None]
+    return critic(obs, sample.action, latent)
 
 
 def _masked_mean(x: Array, mask: Array) -> Array:
@@ -106,8 +133,7 @@ def critic_loss(
     # used), from the target networks: [B, T].
     obs_next = jax.tree.map(lambda x: x[:, 1:], obs)
     sample = policy_t.sample(obs_next, k_v, S)
-    latent = sample.latent if critic_t.latent_size else None
-    q_samples = critic_t(obs_next, sample.action, latent)  # [S, B, T]
+    q_samples = expected_q(critic_t, obs_next, sample)  # [S, B, T] (or [1, B, T])
     kl = policy_prior_kl(
         policy_t,
         prior_t,
@@ -175,8 +201,7 @@ def policy_loss(
     sample = policy.sample(
         obs, k_a, config.num_policy_samples, stop_latent_gradient=config.stop_q_grad_into_latent
     )
-    latent = sample.latent if critic.latent_size else None
-    q = jnp.mean(critic(obs, sample.action, latent), axis=0)  # [B, T+1]
+    q = jnp.mean(expected_q(critic, obs, sample), axis=0)  # [B, T+1]
     kl = policy_prior_kl(policy, prior, obs, batch.prev_latent, first, k_kl, config.num_kl_samples)
     if sample.high is not None and config.stop_q_grad_into_latent:
         # The sample's z carries no gradient here; the entropy's must reach the high level.
@@ -194,7 +219,8 @@ def policy_loss(
     }
     if sample.high is not None:
         metrics["policy/latent_scale"] = jnp.mean(sample.high.scale)
-    metrics["policy/action_scale"] = jnp.mean(sample.low.scale)
+    if isinstance(sample.low, DiagGaussian):
+        metrics["policy/action_scale"] = jnp.mean(sample.low.scale)
     return loss, metrics
 
 
@@ -207,6 +233,10 @@ def prior_loss(
     high-level term depends on the prior's own parameters.
     """
     if prior is None:
+        if isinstance(policy, DistralPolicy):
+            # Distral's pi0 trains inside the policy loss; report its distillation loss.
+            kl = policy_prior_kl(policy, None, batch.observation, batch.prev_latent, None, key, 1)
+            return jnp.zeros(()), {"losses/prior": jax.lax.stop_gradient(jnp.mean(kl.total))}
         return jnp.zeros(()), {"losses/prior": jnp.zeros(())}
     first, _ = _batch_views(batch)
     policy = jax.lax.stop_gradient(policy)

@@ -11,16 +11,17 @@ from behavior_priors.agents.svg0.config import SVG0Config
 from behavior_priors.networks import (
     AR1HighPrior,
     Critic,
+    DiscreteCritic,
+    DistralPolicy,
     FlatPolicy,
     FlatPrior,
-    GaussianNet,
     HierarchicalPolicy,
     HierarchicalPrior,
     LearnedARHighPrior,
     LearnedHighPrior,
     NormalHighPrior,
 )
-from behavior_priors.networks.policies import Policy
+from behavior_priors.networks.policies import Policy, action_net
 from behavior_priors.networks.priors import Prior
 
 Array = jax.Array
@@ -29,23 +30,52 @@ Array = jax.Array
 class SVG0Networks(eqx.Module):
     """The three trained parts. ``prior`` is ``None`` for plain (entropy-regularised) RL."""
 
-    policy: Policy
+    policy: Policy | DistralPolicy
     prior: Prior | None
-    critic: Critic
+    critic: Critic | DiscreteCritic
+
+
+def distral_coefficients(config: SVG0Config) -> tuple[float, float]:
+    """Distral's ``(alpha, beta) = (c_KL / (c_KL + c_Ent), 1 / (c_KL + c_Ent))``."""
+    total = config.kl_cost + config.entropy_cost
+    if total <= 0:
+        raise ValueError("Distral needs kl_cost + entropy_cost > 0 (alpha and beta divide by it)")
+    return config.kl_cost / total, 1.0 / total
 
 
 def make_networks(
-    config: SVG0Config, obs_shapes: Mapping[str, tuple[int, ...]], action_size: int, key: Array
+    config: SVG0Config,
+    obs_shapes: Mapping[str, tuple[int, ...]],
+    action_size: int,
+    key: Array,
+    discrete: bool = False,
 ) -> SVG0Networks:
-    """Initialise networks for observations ``{key: shape}`` and ``action_size`` actions.
+    """Initialise networks for observations ``{key: shape}`` and ``action_size`` action
+    dimensions, or ``action_size`` discrete actions when ``discrete``.
 
-    Raises ``ValueError`` if a configured observation key does not exist.
+    Raises ``ValueError`` if a configured observation key does not exist, or Distral is asked
+    for with continuous actions.
     """
     kp, kq, kc = jax.random.split(key, 3)
     c = config
-    if c.policy == "flat":
+    if c.policy == "distral":
+        if not discrete:
+            raise ValueError("Distral (policy='distral') needs a discrete action space")
+        alpha, beta = distral_coefficients(c)
+        policy = DistralPolicy(
+            c.prior_keys,
+            c.distral_task_key,
+            obs_shapes,
+            action_size,
+            c.policy_hidden,
+            kp,
+            two_column=c.distral_columns == "2col",
+            alpha=alpha,
+            beta=beta,
+        )
+    elif c.policy == "flat":
         policy = FlatPolicy(
-            c.policy_keys, obs_shapes, action_size, c.policy_hidden, kp, c.min_scale
+            c.policy_keys, obs_shapes, action_size, c.policy_hidden, kp, c.min_scale, discrete
         )
     else:
         policy = HierarchicalPolicy(
@@ -57,13 +87,16 @@ def make_networks(
             c.policy_hidden,
             kp,
             c.min_scale,
+            discrete,
         )
 
     prior: Prior | None
-    if c.prior == "none":
+    if c.prior in ("none", "distilled"):
         prior = None
     elif c.prior == "flat":
-        prior = FlatPrior(c.prior_keys, obs_shapes, action_size, c.prior_hidden, kq, c.min_scale)
+        prior = FlatPrior(
+            c.prior_keys, obs_shapes, action_size, c.prior_hidden, kq, c.min_scale, discrete
+        )
     else:
         kh, kl = jax.random.split(kq)
         if c.high_prior == "learned":
@@ -78,18 +111,19 @@ def make_networks(
             high = LearnedARHighPrior(c.latent_dim, c.prior_hidden, kh, c.min_scale)
         low = None
         if c.low_level == "separate":
-            low = GaussianNet(
+            low = action_net(
                 c.low_keys,
                 obs_shapes,
                 action_size,
                 c.policy_hidden,
                 kl,
-                extra_size=c.latent_dim,
-                min_scale=c.min_scale,
+                c.min_scale,
+                discrete,
+                c.latent_dim,
             )
         prior = HierarchicalPrior(high, low)
 
-    critic = Critic(
+    critic = (DiscreteCritic if discrete else Critic)(
         c.critic_keys,
         obs_shapes,
         action_size,

@@ -37,6 +37,7 @@ class ShardedReplay:
         action_shape: tuple[int, ...],
         latent_dim: int = 0,
         seed: int = 0,
+        action_dtype: Any = np.float32,
     ):
         self.shards = [
             SequenceReplay(
@@ -45,7 +46,7 @@ class ShardedReplay:
                 sequence_length,
                 observation_spec,
                 action_shape,
-                np.float32,
+                action_dtype,
                 latent_dim,
                 seed=seed * 1_000 + i,
             )

@@ -21,6 +21,7 @@ import numpy as np
 from behavior_priors import __version__
 from behavior_priors.agents import svg0
 from behavior_priors.envs.registry import make
+from behavior_priors.training.actions import ActionLayout
 from behavior_priors.training.checkpoint import Checkpointer
 from behavior_priors.training.config import TrainConfig
 from behavior_priors.training.distributed.replay_service import ShardedReplay
@@ -41,8 +42,10 @@ def env_specs(config: TrainConfig) -> tuple[dict[str, Any], Any]:
 
 def _fresh_state(config: TrainConfig, obs_spec: dict[str, Any], action_spec: Any):
     shapes = {k: tuple(v.shape) for k, v in obs_spec.items()}
-    size = int(np.prod(action_spec.shape))
-    return svg0.init(config.agent, shapes, size, jax.random.PRNGKey(config.seed))
+    actions = ActionLayout.from_spec(action_spec)
+    return svg0.init(
+        config.agent, shapes, actions.size, jax.random.PRNGKey(config.seed), actions.discrete
+    )
 
 
 def policy_arrays(state: svg0.TrainState) -> list[np.ndarray]:
@@ -97,7 +100,7 @@ class ActorWorker:
         ``steps`` is ``[(timestep, action [B, Da], extras), ...]`` for the replay."""
         policy = self._policy(params)
         steps, returns, successes = [], [], []
-        lo, hi = self.action_spec.minimum, self.action_spec.maximum
+        actions = ActionLayout.from_spec(self.action_spec)
         for _ in range(num_steps):
             if self.fail_after is not None:
                 self.fail_after -= 1
@@ -109,7 +112,7 @@ class ActorWorker:
             )
             action = np.asarray(action)
             steps.append((self.ts, action, jax.tree.map(np.asarray, extras)))
-            self.ts = self.env.step(svg0.to_env_action(action, lo, hi))
+            self.ts = self.env.step(actions.to_env(action))
             ended = self.tracker.observe(self.ts)
             returns += list(map(float, ended.returns))
             successes += list(map(float, ended.successes))
@@ -152,9 +155,10 @@ class Learner:
             envs_per_actor,
             config.sequence_length,
             obs_spec,
-            tuple(self.action_spec.shape),
+            ActionLayout.from_spec(self.action_spec).replay_shape,
             config.agent.latent_size,
             seed=config.seed,
+            action_dtype=ActionLayout.from_spec(self.action_spec).replay_dtype,
         )
         self.env_steps = 0  # steps stored in replay
         self.updates = 0

@@ -1,0 +1,135 @@
+"""Distral's policies (Teh et al. 2017; PAPER.md section 6) as one module: a column per task
+and the shared distilled policy pi0, for discrete actions.
+
+* ``two_column=False`` ("1-col"): ``pi_i = softmax(f_i(x))``, every task its own network.
+* ``two_column=True`` ("2-col"): ``pi_i = softmax(alpha h0(x) + beta f_i(x))`` and
+  ``pi0 = softmax(h0(x))``: the task columns learn what to add to the shared behaviour.
+
+``pi0`` lives inside the module (not in a separate prior) because in the 2-col form every
+``pi_i`` is built from ``h0``: Distral optimises ``h0`` through both ``pi_i`` and the KL term,
+so the policy loss of :mod:`behavior_priors.agents.svg0` trains all of it at once.
+
+The task of a state is read from a one-hot observation (``task_key``, e.g. the grid world's
+``task/id_onehot``); each column is its own network, selected per state by gathering that
+task's parameters, so the compute does not grow with the number of tasks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+
+from behavior_priors.networks.categorical_net import CategoricalNet
+from behavior_priors.networks.policies import PolicySample
+from behavior_priors.ops.distributions import Categorical
+
+Array = jax.Array
+
+
+class DistralPolicy(eqx.Module):
+    """Per-task policies ``pi_i(a|x)`` and the distilled ``pi0(a|x)`` over ``num_actions``.
+
+    Args:
+      keys: observation keys the columns and ``h0`` read (the state; not the task).
+      task_key: a one-hot observation ``[..., K]`` naming the task; K columns are built.
+      obs_shapes: ``{key: shape}``.
+      num_actions: A.
+      hidden: torso sizes of every network.
+      key: PRNG key.
+      two_column: the 2-col parameterisation (else 1-col).
+      alpha, beta: the 2-col coefficients, ``c_KL / (c_KL + c_Ent)`` and ``1 / (c_KL + c_Ent)``.
+    """
+
+    distilled: CategoricalNet  # h0
+    columns: CategoricalNet  # f_i: every array has a leading task axis [K, ...]
+    task_key: str = eqx.field(static=True)
+    num_tasks: int = eqx.field(static=True)
+    two_column: bool = eqx.field(static=True)
+    alpha: float = eqx.field(static=True)
+    beta: float = eqx.field(static=True)
+    latent_size: int = eqx.field(static=True)
+    discrete: bool = eqx.field(static=True)
+
+    def __init__(
+        self,
+        keys: Sequence[str],
+        task_key: str,
+        obs_shapes: Mapping[str, tuple[int, ...]],
+        num_actions: int,
+        hidden: Sequence[int],
+        key: Array,
+        two_column: bool = True,
+        alpha: float = 1.0,
+        beta: float = 1.0,
+    ):
+        if task_key not in obs_shapes or len(obs_shapes[task_key]) != 1:
+            raise ValueError(
+                f"Distral needs a one-hot task observation {task_key!r} of shape [K]; "
+                f"the observations are {sorted(obs_shapes)}"
+            )
+        if beta <= 0 or not 0 <= alpha <= 1:
+            raise ValueError(f"need 0 <= alpha <= 1 and beta > 0, got {alpha}, {beta}")
+        k0, kc = jax.random.split(key)
+        self.num_tasks = int(obs_shapes[task_key][0])
+        self.distilled = CategoricalNet(keys, obs_shapes, num_actions, hidden, k0)
+
+        def column(k):
+            return CategoricalNet(keys, obs_shapes, num_actions, hidden, k)
+
+        self.columns = eqx.filter_vmap(column)(jax.random.split(kc, self.num_tasks))
+        self.task_key = task_key
+        self.two_column = bool(two_column)
+        self.alpha, self.beta = float(alpha), float(beta)
+        self.latent_size = 0
+        self.discrete = True
+
+    def column_logits(self, obs: Mapping[str, Array]) -> Array:
+        """``f_i(x)`` of each state's own task: ``[..., A]`` for observations ``[..., *shape]``."""
+        task = jnp.argmax(obs[self.task_key], axis=-1)  # [...]
+        lead = task.shape
+        flat = {k: jnp.reshape(obs[k], (-1, *obs[k].shape[len(lead) :])) for k in self.columns.keys}
+        params, static = eqx.partition(self.columns, eqx.is_array)
+        picked = jax.tree.map(lambda w: w[jnp.reshape(task, (-1,))], params)  # [N, ...]
+        logits = jax.vmap(lambda p, o: eqx.combine(p, static).logits(o))(picked, flat)
+        return jnp.reshape(logits, (*lead, logits.shape[-1]))
+
+    def prior(self, obs: Mapping[str, Array]) -> Categorical:
+        """The distilled policy ``pi0 = softmax(h0(x))``."""
+        return self.distilled(obs)
+
+    def __call__(self, obs: Mapping[str, Array]) -> Categorical:
+        """``pi_i(.|x)`` of each state's task."""
+        f = self.column_logits(obs)
+        if not self.two_column:
+            return Categorical(f)
+        return Categorical(self.alpha * self.distilled.logits(obs) + self.beta * f)
+
+    # The interface of FlatPolicy (the learner and the actor treat Distral as a flat policy).
+    def sample(
+        self,
+        obs: Mapping[str, Array],
+        key: Array,
+        num_samples: int,
+        stop_latent_gradient: bool = False,
+    ) -> PolicySample:
+        del stop_latent_gradient
+        pi = self(obs)
+        a = pi.sample(key, (num_samples,))
+        return PolicySample(a, jnp.zeros((*a.shape, 0), jnp.float32), None, pi)
+
+    def log_prob(
+        self,
+        obs: Mapping[str, Array],
+        action: Array,
+        latent: Array | None = None,
+        latent_sampled: Array | None = None,
+    ) -> Array:
+        del latent, latent_sampled
+        return self(obs).log_prob(action)
+
+    def entropy(self, obs: Mapping[str, Array], key: Array, num_samples: int) -> Array:
+        del key, num_samples
+        return self(obs).entropy()
