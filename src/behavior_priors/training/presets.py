@@ -7,11 +7,15 @@ Methods (PAPER.md sections 1-2):
 * ``hier-separate``: the same with a separate low-level prior;
 * ``flat``: flat policy and flat prior with information asymmetry (prior sees proprioception);
 * ``flat-full``: flat prior that sees everything the policy sees (no asymmetry);
-* ``noprior``: flat policy, no prior (entropy-regularised SVG(0)).
+* ``noprior``: flat policy, no prior (entropy-regularised SVG(0));
+* ``distral-1col``, ``distral-2col``: Distral (PAPER.md section 6) with c_KL = ``kl_cost`` and
+  c_Ent = ``entropy_cost``; ``distral-1col-noent``, ``distral-2col-noent`` without the entropy
+  term (discrete actions only: the grid worlds).
 
 Tasks: ``gtt`` (go to one of 3 targets), ``gtt1`` (one target: an easy sanity task),
-``movebox`` (move one of 2 boxes to one of 2 targets). Bodies: ``pointmass``, ``ball``, ``ant``,
-``quadruped``. ``demo`` is ``gtt-pointmass-hier``.
+``movebox`` (move one of 2 boxes to one of 2 targets) for the MuJoCo bodies ``pointmass``,
+``ball``, ``ant``, ``quadruped``; ``tworooms`` and ``fourrooms`` (go to one of 4 corner goals)
+for the ``gridworld`` body. ``demo`` is ``gtt-pointmass-hier``.
 """
 
 from __future__ import annotations
@@ -28,7 +32,23 @@ METHODS: dict[str, dict[str, Any]] = {
     "flat": {"policy": "flat", "prior": "flat"},
     "flat-full": {"policy": "flat", "prior": "flat", "prior_keys": ("proprio/", "task/")},
     "noprior": {"policy": "flat", "prior": "none"},
+    "distral-1col": {"policy": "distral", "prior": "distilled", "distral_columns": "1col"},
+    "distral-2col": {"policy": "distral", "prior": "distilled", "distral_columns": "2col"},
+    "distral-1col-noent": {
+        "policy": "distral",
+        "prior": "distilled",
+        "distral_columns": "1col",
+        "entropy_cost": 0.0,
+    },
+    "distral-2col-noent": {
+        "policy": "distral",
+        "prior": "distilled",
+        "distral_columns": "2col",
+        "entropy_cost": 0.0,
+    },
 }
+# Methods that need discrete actions (the grid-world body only).
+DISCRETE_ONLY = frozenset(m for m, o in METHODS.items() if o.get("policy") == "distral")
 
 # Settings that learn on a 2-core CPU within minutes for small bodies (see docs/training.md for
 # how they were chosen); larger bodies get more steps.
@@ -63,29 +83,56 @@ TASKS: dict[str, tuple[str, dict[str, Any]]] = {
     "gtt": ("gtt3", {**_SHAPED, "episode_seconds": 5.0}),
     "gtt1": ("gtt3", {**_SHAPED, "episode_seconds": 5.0, "tasks": ("go_to_target:0",)}),
     "movebox": ("movebox", {**_SHAPED}),
+    "tworooms": ("tworooms", {}),
+    "fourrooms": ("fourrooms", {}),
 }
 BODIES: dict[str, int] = {  # env steps per run
     "pointmass": 300_000,
     "ball": 150_000,
     "ant": 500_000,
     "quadruped": 500_000,
+    "gridworld": 100_000,
 }
+GRID_TASKS = frozenset({"tworooms", "fourrooms"})
+
+# The grid worlds (one-hot positions, 4 actions, reward 1 on reaching the goal, 100-step
+# episodes): one hidden layer for the policies and priors (a one-hot input makes them nearly
+# tabular), a shorter horizon and a small entropy bonus, and more updates per step; with these
+# the agent without a prior learns the four-room world in about 30k steps (docs/distral.md).
+_GRID_AGENT: dict[str, Any] = dict(
+    policy_hidden=(64,),
+    prior_hidden=(64,),
+    discount=0.95,
+    entropy_cost=0.01,
+)
+_GRID_TRAIN: dict[str, Any] = dict(updates_per_env_step=0.25, warmup_steps=1_000)
+
+
+def valid_combination(task: str, body: str, method: str) -> bool:
+    """Whether ``<task>-<body>-<method>`` is a preset: grid tasks go with the grid-world body,
+    the others with the MuJoCo bodies, and Distral needs the grid world's discrete actions."""
+    if (task in GRID_TASKS) != (body == "gridworld"):
+        return False
+    return body == "gridworld" or method not in DISCRETE_ONLY
 
 
 def _build(task: str, body: str, method: str) -> TrainConfig:
     suffix, env_kwargs = TASKS[task]
-    agent = SVG0Config(**{**_AGENT_BASE, **METHODS[method]})
+    grid = body == "gridworld"
+    agent = SVG0Config(**{**_AGENT_BASE, **(_GRID_AGENT if grid else {}), **METHODS[method]})
     return TrainConfig(
         env=f"{body}-{suffix}",
         env_kwargs=dict(env_kwargs),
         total_env_steps=BODIES[body],
         agent=agent,
-        **_TRAIN_BASE,
+        **{**_TRAIN_BASE, **(_GRID_TRAIN if grid else {})},
     )
 
 
 def preset_names() -> list[str]:
-    names = [f"{t}-{b}-{m}" for t in TASKS for b in BODIES for m in METHODS]
+    names = [
+        f"{t}-{b}-{m}" for t in TASKS for b in BODIES for m in METHODS if valid_combination(t, b, m)
+    ]
     return ["demo", *names]
 
 
@@ -94,7 +141,13 @@ def get_preset(name: str) -> TrainConfig:
     if name == "demo":
         name = "gtt-pointmass-hier"
     parts = name.split("-", 2)
-    if len(parts) == 3 and parts[0] in TASKS and parts[1] in BODIES and parts[2] in METHODS:
+    if (
+        len(parts) == 3
+        and parts[0] in TASKS
+        and parts[1] in BODIES
+        and parts[2] in METHODS
+        and valid_combination(*parts)
+    ):
         return _build(*parts)
     close = difflib.get_close_matches(name, preset_names(), n=3, cutoff=0.5)
     hint = f"; did you mean {', '.join(close)}?" if close else ""

@@ -12,6 +12,7 @@ import jax.numpy as jnp
 
 from behavior_priors.agents import svg0
 from behavior_priors.agents.svg0.learner import copy_arrays
+from behavior_priors.networks import DistralPolicy
 from behavior_priors.networks.gaussian_net import GaussianNet
 
 
@@ -24,7 +25,8 @@ def _net_signature(net: GaussianNet) -> dict[str, Any]:
         "inputs": dict(zip(net.keys, net.shapes, strict=True)),
         "latent input": net.extra_size,
         "hidden": tuple(layer.bias.shape[0] for layer in net.torso.layers),
-        "outputs": net.head.loc.bias.shape[0],
+        # A Gaussian head's mean layer, or a categorical head's logits layer.
+        "outputs": getattr(net.head, "loc", net.head).bias.shape[0],
     }
 
 
@@ -121,6 +123,8 @@ def graft(
 
     Raises :class:`TransferError` naming what differs when a module does not fit.
     """
+    if isinstance(fresh.policy, DistralPolicy) or isinstance(source.policy, DistralPolicy):
+        return _graft_distral(fresh, source, spec, same_body)
     nets, what = fresh, {}
     hier = hasattr(fresh.policy, "high")
     if hier != hasattr(source.policy, "high"):
@@ -205,8 +209,42 @@ def graft(
     return nets, what
 
 
+def _graft_distral(
+    fresh: svg0.SVG0Networks, source: svg0.SVG0Networks, spec: Any, same_body: bool
+) -> tuple[svg0.SVG0Networks, dict[str, str]]:
+    """Distral: the distilled pi0 (``policy.distilled``) is the prior; the task columns are the
+    policy's own part (``fresh``, or the source's with ``source``/``source-frozen``)."""
+    if not (isinstance(fresh.policy, DistralPolicy) and isinstance(source.policy, DistralPolicy)):
+        raise TransferError("only a Distral run transfers into a Distral run")
+    if not same_body:
+        raise TransferError("Distral's pi0 acts in the source's action space: same body only")
+    _check_same("Distral's distilled policy pi0", source.policy.distilled, fresh.policy.distilled)
+    nets = eqx.tree_at(lambda n: n.policy.distilled, fresh, copy_arrays(source.policy.distilled))
+    what = {
+        "policy.distilled": {
+            "frozen": "transferred, frozen",
+            "finetune": "transferred, fine-tuned",
+        }[spec.prior]
+    }
+    if spec.policy == "prior":
+        raise TransferError(
+            "--policy prior does not apply to Distral: a fresh 2-col policy already starts "
+            "from pi0 (its task columns start near zero)"
+        )
+    if spec.policy == "fresh":
+        what["policy.columns"] = "fresh"
+    else:
+        if _leaf_shapes(source.policy.columns) != _leaf_shapes(fresh.policy.columns):
+            raise TransferError("the Distral task columns' parameter shapes differ")
+        nets = eqx.tree_at(lambda n: n.policy.columns, nets, copy_arrays(source.policy.columns))
+        frozen = spec.policy == "source-frozen"
+        what["policy.columns"] = "transferred, " + ("frozen" if frozen else "fine-tuned")
+    what["critic"] = "fresh"
+    return nets, what
+
+
 # Agent fields that must agree for modules to carry their meaning across runs.
-_ARCHITECTURE = ("policy", "prior", "low_level", "high_prior", "latent_dim")
+_ARCHITECTURE = ("policy", "prior", "low_level", "high_prior", "latent_dim", "distral_columns")
 
 
 def check_agents(src: svg0.SVG0Config, dst: svg0.SVG0Config) -> None:

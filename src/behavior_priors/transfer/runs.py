@@ -93,6 +93,12 @@ def task_of(env: str) -> str:
 def frozen_modules(spec: TransferSpec, agent: svg0.SVG0Config) -> tuple[str, ...]:
     """The ``SVG0Config.frozen`` names a (resolved) spec implies for ``agent``."""
     frozen = []
+    if agent.policy == "distral":  # pi0 is the policy's distilled column
+        if spec.prior == "frozen":
+            frozen.append("policy.distilled")
+        if spec.policy == "source-frozen":
+            frozen.append("policy.columns")
+        return tuple(frozen)
     if agent.prior != "none" and spec.prior == "frozen":
         if agent.prior == "flat":
             frozen.append("prior")

@@ -14,7 +14,17 @@ HighPriorKind = Literal["learned", "normal", "ar1", "learned_ar"]
 
 # Modules that ``SVG0Config.frozen`` can name: a frozen module keeps its parameters bit for bit
 # (transfer: a prior or a low level reused from another run).
-FREEZABLE = ("policy", "policy.high", "policy.low", "prior", "prior.high", "prior.low", "critic")
+FREEZABLE = (
+    "policy",
+    "policy.high",
+    "policy.low",
+    "policy.distilled",  # Distral's pi0
+    "policy.columns",  # Distral's task columns
+    "prior",
+    "prior.high",
+    "prior.low",
+    "critic",
+)
 
 
 @dataclass(frozen=True)
@@ -134,7 +144,9 @@ class SVG0Config:
         for name in self.frozen:
             if name not in FREEZABLE:
                 problems.append(f"frozen: unknown module {name!r} (one of {', '.join(FREEZABLE)})")
-            elif name.startswith("policy.") and self.policy != "hierarchical":
+            elif name in ("policy.distilled", "policy.columns") and self.policy != "distral":
+                problems.append(f"frozen: {name!r} needs policy='distral'")
+            elif name in ("policy.high", "policy.low") and self.policy != "hierarchical":
                 problems.append(f"frozen: {name!r} needs a hierarchical policy")
             elif name.startswith("prior") and self.prior in ("none", "distilled"):
                 problems.append(f"frozen: {name!r} but the agent has no separate prior")

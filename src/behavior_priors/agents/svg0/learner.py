@@ -99,6 +99,8 @@ MODULES = {
     "policy": lambda n: n.policy,
     "policy.high": lambda n: n.policy.high,
     "policy.low": lambda n: n.policy.low,
+    "policy.distilled": lambda n: n.policy.distilled,
+    "policy.columns": lambda n: n.policy.columns,
     "prior": lambda n: n.prior,
     "prior.high": lambda n: n.prior.high,
     "prior.low": lambda n: n.prior.low,
