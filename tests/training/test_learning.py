@@ -69,3 +69,31 @@ def test_agent_learns_to_beat_a_random_policy(variant, random_return):
     assert all(np.isfinite(ln.get("losses/critic", 0.0)) for ln in result.history)
     assert random_return < 10.0  # the task is not solved by chance
     assert max(evals) > random_return + 10.0, (variant, evals, random_return)
+
+
+# -- discrete actions: the grid world ------------------------------------------------------------
+
+GRID_METHODS = ["noprior", "flat", "hier", "distral-1col", "distral-2col"]
+
+
+@pytest.fixture(scope="module")
+def grid_random_success():
+    env = make("gridworld-tworooms", num_envs=8)
+    return random_action_stats(env, 64, np.random.default_rng(0))["success_rate"]
+
+
+@pytest.mark.parametrize("method", GRID_METHODS)
+def test_discrete_agent_learns_the_two_room_grid_world(method, grid_random_success):
+    """Each discrete-action variant (and Distral) from its preset reaches the 4 goals of the
+    two-room world far more often than uniformly random moves (measured: random about 0.4 in
+    100 steps; every method 0.9-1.0 by 20k steps)."""
+    from behavior_priors.training.presets import get_preset
+
+    config = get_preset(f"tworooms-gridworld-{method}").replace(
+        total_env_steps=20_000, eval_every=5_000, eval_episodes=32, tensorboard=False
+    )
+    result = train(config)
+    evals = [ln["eval/success_rate"] for ln in result.history if "eval/success_rate" in ln]
+    assert len(evals) == 4
+    assert grid_random_success < 0.6
+    assert max(evals) >= 0.9, (method, evals, grid_random_success)

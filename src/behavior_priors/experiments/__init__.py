@@ -39,7 +39,12 @@ def reproduce(
 ) -> Report:
     """Run experiment ``name`` (skipping finished runs) and build its report; the Python API of
     ``behavior-priors reproduce``. ``out`` defaults to ``results/<name>``; ``workers`` and
-    ``vmap_seeds`` as in :func:`run_experiment`."""
+    ``vmap_seeds`` as in :func:`run_experiment`.
+
+    The experiment's ``parts`` run afterwards into ``<out>/<part>``, each with its own report;
+    the returned report's ``outcomes`` and ``missing`` cover them too (runs named
+    ``<part>/<run>``) and ``parts`` lists their reports.
+    """
     from pathlib import Path
 
     experiment = get_experiment(name)
@@ -50,6 +55,13 @@ def reproduce(
         command += f" --seeds {seeds}"
     if budget_scale != 1.0:
         command += f" --budget-scale {budget_scale:g}"
-    report = build_report(experiment, out, seeds, budget_scale, command)
+    part_reports = []
+    for part in experiment.parts:
+        sub = reproduce(part, out / part, seeds, budget_scale, workers, log, vmap_seeds)
+        outcomes.update({f"{part}/{k}": v for k, v in sub.outcomes.items()})
+        part_reports.append(sub)
+    report = build_report(experiment, out, seeds, budget_scale, command, part_reports)
     report.outcomes = outcomes
+    for sub in part_reports:
+        report.missing += [f"{sub.path.parent.name}/{m}" for m in sub.missing]
     return report

@@ -103,6 +103,8 @@ class Experiment:
         transferred runs keep the source's architecture and loop settings; the target task's
         environment options, the budget and ``train_overrides`` apply (``agent_overrides``
         apply to the methods trained from scratch only).
+      parts: further registered experiments that ``reproduce NAME`` runs after this one, each
+        into ``<out>/<part>`` with its own report (e.g. the transfer variant of a comparison).
     """
 
     name: str
@@ -119,6 +121,7 @@ class Experiment:
     comparisons: tuple[tuple[str, str], ...] = ()
     source: SourceStage | None = None
     transfers: Mapping[str, TransferMethod] = field(default_factory=dict)
+    parts: tuple[str, ...] = ()
 
     def __post_init__(self):
         unknown = [m for m in self.methods if m not in METHODS and m not in self.transfers]
@@ -136,6 +139,8 @@ class Experiment:
             raise ValueError(f"experiment {self.name!r}: transfer methods need a source stage")
         for recipe in self.transfers.values():
             recipe.spec("-")  # checks the options: a ValueError names the bad one
+        if self.name in self.parts:
+            raise ValueError(f"experiment {self.name!r} lists itself among its parts")
         labels = [t.label for t in self.tasks]
         if not labels or len(set(labels)) != len(labels):
             raise ValueError(f"experiment {self.name!r}: task labels must be unique, non-empty")
@@ -245,6 +250,21 @@ _BODY_AGNOSTIC = {
     "prior_keys": ("proprio/velocity",),
 }
 
+# The grid-world comparison with Distral (claim 5): evaluations every 4k steps, 16 episodes each.
+_GRID_TRAIN = {
+    "eval_every": 4_000,
+    "eval_episodes": 16,
+    "log_every": 4_000,
+    "checkpoint_every": 20_000,
+    "tensorboard": False,
+}
+_GRID_TASKS = (
+    ExperimentTask("tworooms", "tworooms", "gridworld"),
+    ExperimentTask("fourrooms", "fourrooms", "gridworld"),
+)
+# The transfer variant's new goals: the centres of the four rooms (the source's are the corners).
+_NEW_GOALS = {"goals": ((3, 3), (3, 9), (9, 3), (9, 9))}
+
 EXPERIMENTS: dict[str, Experiment] = {
     e.name: e
     for e in (
@@ -331,6 +351,64 @@ EXPERIMENTS: dict[str, Experiment] = {
             transfers={"transfer-hier": TransferMethod("hier")},
         ),
         Experiment(
+            name="distral-gridworld",
+            description="claim 5: no prior, Distral 1-col and 2-col, flat prior (asymmetric), "
+            "hierarchical prior (shared low level); two-room and four-room grid worlds, "
+            "4 goals; then its transfer variant",
+            claim="In the grid world the method matches or beats Distral (PAPER.md section 7, "
+            "claim 5): the flat prior that sees the position but not the goal, and the "
+            "hierarchical prior with a shared low level, learn at least as fast as Distral "
+            "1-col and 2-col.",
+            methods=("noprior", "distral-1col", "distral-2col", "flat", "hier"),
+            comparisons=(
+                ("flat", "distral-1col"),
+                ("flat", "distral-2col"),
+                ("hier", "distral-1col"),
+                ("hier", "distral-2col"),
+            ),
+            tasks=_GRID_TASKS,
+            total_env_steps=40_000,
+            seeds=5,
+            threshold=0.9,
+            train_overrides=_GRID_TRAIN,
+            parts=("distral-gridworld-transfer",),
+        ),
+        Experiment(
+            name="distral-gridworld-transfer",
+            description="claim 5, transfer: priors (Distral: pi0) learned for the 4 corner goals "
+            "of the four-room world, frozen, for 4 new goals (the rooms' centres)",
+            claim="Transfer in the grid world (PAPER.md section 7, claim 5, with the transfer "
+            "of section 4): a frozen prior from other goals helps learn new goals, and the "
+            "method's priors do at least as well as Distral's distilled policy.",
+            methods=(
+                "noprior",
+                "transfer-distral-1col",
+                "transfer-distral-2col",
+                "transfer-flat",
+                "transfer-hier",
+            ),
+            comparisons=(
+                ("transfer-flat", "transfer-distral-2col"),
+                ("transfer-hier", "transfer-distral-2col"),
+            ),
+            tasks=(ExperimentTask("fourrooms-newgoals", "fourrooms", "gridworld", _NEW_GOALS),),
+            total_env_steps=30_000,
+            seeds=5,
+            threshold=0.9,
+            train_overrides=_GRID_TRAIN,
+            source=SourceStage(
+                ExperimentTask("fourrooms", "fourrooms", "gridworld"),
+                total_env_steps=40_000,
+                train_overrides=_GRID_TRAIN,
+            ),
+            transfers={
+                "transfer-distral-1col": TransferMethod("distral-1col"),
+                "transfer-distral-2col": TransferMethod("distral-2col"),
+                "transfer-flat": TransferMethod("flat"),
+                "transfer-hier": TransferMethod("hier"),
+            },
+        ),
+        Experiment(
             name="smoke",
             description="a tiny check of the harness (two methods, two seeds, a few hundred "
             "steps); its numbers mean nothing",
@@ -352,6 +430,20 @@ EXPERIMENTS: dict[str, Experiment] = {
         ),
     )
 }
+
+
+def check_parts(experiments: Mapping[str, Experiment]) -> None:
+    """Every part an experiment names is registered and has no parts of its own."""
+    for e in experiments.values():
+        unknown = [p for p in e.parts if p not in experiments]
+        if unknown:
+            raise ValueError(f"experiment {e.name!r}: unknown parts {unknown}")
+        nested = [p for p in e.parts if experiments[p].parts]
+        if nested:
+            raise ValueError(f"experiment {e.name!r}: parts {nested} have parts of their own")
+
+
+check_parts(EXPERIMENTS)
 
 
 def get_experiment(name: str) -> Experiment:

@@ -166,9 +166,11 @@ def build_report(
     seeds: int | None = None,
     budget_scale: float = 1.0,
     command: str | None = None,
+    parts: list[Report] = (),
 ) -> Report:
     """Summarise the finished runs of ``experiment`` under ``out`` into ``report.md``,
-    ``curves.png`` and ``summary.json``; unfinished runs are listed as missing."""
+    ``curves.png`` and ``summary.json``; unfinished runs are listed as missing. ``parts``: the
+    reports of the experiment's parts, linked from this one."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -225,6 +227,13 @@ def build_report(
     plt.close(fig)
 
     path = out / "report.md"
+    links = [
+        f"- [{p.path.parent.name}]({p.path.relative_to(out).as_posix()})"
+        + (f" ({len(p.missing)} runs not finished)" if p.missing else "")
+        for p in parts
+    ]
+    if links:
+        sources = [*sources, "", "Parts of this experiment, each with its own report:", "", *links]
     path.write_text(_markdown(experiment, summaries, missing, figure.name, command, sources))
     (out / "summary.json").write_text(
         json.dumps(

@@ -21,7 +21,7 @@ from behavior_priors.envs import StepType
         (dict(frozen=("prior.hgih",)), "unknown module 'prior.hgih'"),
         (dict(frozen="prior"), "tuple of module names"),
         (dict(policy="flat", prior="flat", frozen=("policy.low",)), "needs a hierarchical policy"),
-        (dict(policy="flat", prior="none", frozen=("prior",)), "has no prior"),
+        (dict(policy="flat", prior="none", frozen=("prior",)), "has no separate prior"),
         (dict(policy="flat", prior="flat", frozen=("prior.high",)), "needs a hierarchical prior"),
         (dict(frozen=("prior.low",)), "low_level='separate'"),
     ],

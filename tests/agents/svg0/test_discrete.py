@@ -26,7 +26,7 @@ from tests.agents.svg0.helpers import small_config
 
 A = 4  # actions
 K = 3  # tasks
-SHAPES = {"proprio/pos": (5,), "task/id_onehot": (K,)}
+SHAPES = {"proprio/pos": (5,), "task/goal_index": (K,)}
 DISCRETE_VARIANTS = {
     "noprior": dict(policy="flat", prior="none"),
     "flat": dict(policy="flat", prior="flat"),
@@ -44,7 +44,7 @@ def discrete_batch(config, B=3, T=5, seed=0) -> SequenceBatch:
     return SequenceBatch(
         observation={
             "proprio/pos": jnp.asarray(rng.normal(size=(B, T + 1, 5)), jnp.float32),
-            "task/id_onehot": jnp.asarray(np.eye(K)[tasks], jnp.float32),
+            "task/goal_index": jnp.asarray(np.eye(K)[tasks], jnp.float32),
         },
         step_type=jnp.asarray(rng.choice([0, 1, 1, 1, 2], size=(B, T + 1)), jnp.int32),
         action=jnp.asarray(rng.integers(A, size=(B, T + 1)), jnp.int32),
@@ -164,12 +164,14 @@ def test_policy_loss_minimiser_is_the_regularised_softmax(c_ent):
 
 
 @pytest.mark.parametrize("two_column", [True, False])
-def test_distral_policy_is_the_documented_column_softmax(two_column):
+@pytest.mark.parametrize("num_tasks", [3, 20])  # every column on every state; gathered columns
+def test_distral_policy_is_the_documented_column_softmax(two_column, num_tasks):
     costs = DistralCosts(c_kl=0.4, c_ent=0.1)
+    shapes = {"proprio/pos": (5,), "task/goal_index": (num_tasks,)}
     policy = DistralPolicy(
         ("proprio/",),
-        "task/id_onehot",
-        SHAPES,
+        "task/goal_index",
+        shapes,
         A,
         (8,),
         jax.random.PRNGKey(6),
@@ -184,23 +186,24 @@ def test_distral_policy_is_the_documented_column_softmax(two_column):
         jax.random.normal(jax.random.PRNGKey(7), policy.columns.head.weight.shape),
     )
     rng = np.random.default_rng(0)
-    tasks = np.array([0, 2, 1, 2])
+    tasks = np.array([0, num_tasks - 1, 1, num_tasks - 1])
     obs = {
         "proprio/pos": jnp.asarray(rng.normal(size=(4, 5)), jnp.float32),
-        "task/id_onehot": jnp.asarray(np.eye(K)[tasks], jnp.float32),
+        "task/goal_index": jnp.asarray(np.eye(num_tasks)[tasks], jnp.float32),
     }
     params, static = eqx.partition(policy.columns, eqx.is_array)
     h0 = np.asarray(policy.distilled.logits(obs))
+    batched = np.asarray(policy(obs).probs)
     for b, task in enumerate(tasks):
-        column = eqx.combine(jax.tree.map(lambda w, t=task: w[t], params), static)  # task's own net
+        # The task's own network, run alone.
+        column = eqx.combine(jax.tree.map(lambda w, t=task: w[t], params), static)
         f = np.asarray(column.logits({k: v[b] for k, v in obs.items()}))
-        got = np.asarray(policy({k: v[b : b + 1] for k, v in obs.items()}).probs)[0]
         if two_column:
             want, pi0 = two_column_policy(h0[b], f, costs)
             np.testing.assert_allclose(np.asarray(policy.prior(obs).probs)[b], pi0, rtol=1e-5)
         else:
             want = np.exp(f - f.max()) / np.exp(f - f.max()).sum()
-        np.testing.assert_allclose(got, want, rtol=1e-4)
+        np.testing.assert_allclose(batched[b], want, rtol=1e-4, atol=1e-7)
 
 
 def test_distral_columns_are_separate_networks_and_pi0_learns_through_the_kl():
@@ -208,7 +211,7 @@ def test_distral_columns_are_separate_networks_and_pi0_learns_through_the_kl():
     nets = make_networks(config, SHAPES, A, jax.random.PRNGKey(8), discrete=True)
     batch = discrete_batch(config, B=2, T=3)
     only_task0 = batch._replace(
-        observation={**batch.observation, "task/id_onehot": jnp.zeros((2, 4, K)).at[..., 0].set(1)}
+        observation={**batch.observation, "task/goal_index": jnp.zeros((2, 4, K)).at[..., 0].set(1)}
     )
     grads = eqx.filter_grad(
         lambda p: policy_loss(p, nets.critic, None, only_task0, jax.random.PRNGKey(0), config)[0]

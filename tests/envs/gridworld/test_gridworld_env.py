@@ -28,6 +28,7 @@ def test_protocol_and_specs():
         "proprio/position": (s,),
         "task/goal": (s,),
         "task/id_onehot": (s,),
+        "task/goal_index": (4,),
     }
     assert env.action_spec().num_values == 4
     assert GridWorld("tworooms", allow_stay=True).action_spec().num_values == 5
@@ -180,6 +181,8 @@ def test_tasks_are_sampled_from_the_goal_set_and_ids_are_goal_cells():
     # id one-hot and goal encoding agree with the task id; the start is never the goal.
     np.testing.assert_array_equal(ts.observation["task/id_onehot"].argmax(1), ts.task_id)
     np.testing.assert_array_equal(ts.observation["task/goal"].argmax(1), ts.task_id)
+    goal_ids = np.asarray(env.goal_ids)
+    np.testing.assert_array_equal(goal_ids[ts.observation["task/goal_index"].argmax(1)], ts.task_id)
     assert (ts.info["state"] != ts.task_id).all()
     # Starts cover every other free cell.
     assert len(np.unique(ts.info["state"])) == env.num_tasks
@@ -194,7 +197,8 @@ def test_prior_keys_do_not_see_the_goal():
     b = GridWorld("fourrooms", goals=[(11, 11)], start=(3, 3), seed=0).reset(0)
     for key in a.observation:
         same = np.array_equal(a.observation[key], b.observation[key])
-        assert same == key.startswith("proprio/"), key
+        # (Each world has one goal, so its index in the world's own goal list is the same.)
+        assert same == (key.startswith("proprio/") or key == "task/goal_index"), key
 
 
 def test_xy_encoding():

@@ -64,7 +64,7 @@ class SVG0Config:
     critic_hidden: tuple[int, ...] = (400, 300)
     min_scale: float = 0.1
     distral_columns: DistralColumns = "2col"
-    distral_task_key: str = "task/id_onehot"
+    distral_task_key: str = "task/goal_index"
 
     # --- objective ----------------------------------------------------------------------
     discount: float = 0.99
@@ -149,7 +149,10 @@ class SVG0Config:
             elif name in ("policy.high", "policy.low") and self.policy != "hierarchical":
                 problems.append(f"frozen: {name!r} needs a hierarchical policy")
             elif name.startswith("prior") and self.prior in ("none", "distilled"):
-                problems.append(f"frozen: {name!r} but the agent has no separate prior")
+                problems.append(
+                    f"frozen: {name!r} but the agent has no separate prior "
+                    "(Distral: policy.distilled)"
+                )
             elif name == "prior.high" and self.prior != "hierarchical":
                 problems.append("frozen: 'prior.high' needs a hierarchical prior")
             elif name == "prior.low" and self.low_level != "separate":

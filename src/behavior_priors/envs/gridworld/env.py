@@ -58,8 +58,10 @@ class GridWorld:
       at the top.
 
     ``task/goal`` is the goal cell in the same encoding and ``task/id_onehot`` ``[S]`` the task
-    id (with ``"onehot"`` the two coincide). The agent's position is under ``proprio/`` and the
-    goal only under ``task/``: a prior reading ``proprio/`` sees where it is, never where to go.
+    id (with ``"onehot"`` the two coincide); ``task/goal_index`` ``[G]`` is the one-hot index of
+    the goal in ``goal_ids`` (compact: per-task networks such as Distral's columns need only G).
+    The agent's position is under ``proprio/`` and the goal only under ``task/``: a prior
+    reading ``proprio/`` sees where it is, never where to go.
 
     ``info``: ``success`` ``[B]`` bool (the goal was entered on this step) and ``state`` ``[B]``
     int32 (the agent's state index, for tabular methods).
@@ -113,6 +115,9 @@ class GridWorld:
         if self.fixed_start is None and self.num_tasks < 2:
             raise ValueError("a random start needs at least two free cells")
 
+        # Position of each state in goal_ids (-1: not a goal of this environment).
+        self._goal_position = np.full(self.num_tasks, -1, np.int64)
+        self._goal_position[list(self.goal_ids)] = np.arange(len(self.goal_ids))
         self.next_state = self.layout.next_state_table(self.num_actions)  # [S, A]
         self._encoded = self._encode_table()  # [S, D] position encoding of every state
         # Every entry lies in [0, 1]; bounded specs let adapters expose tight Gymnasium boxes.
@@ -122,6 +127,7 @@ class GridWorld:
                 ("proprio/position", self._encoded.shape[1]),
                 ("task/goal", self._encoded.shape[1]),
                 ("task/id_onehot", self.num_tasks),
+                ("task/goal_index", len(self.goal_ids)),
             )
         }
         self._action_spec = DiscreteSpec(self.num_actions, "action")
@@ -243,12 +249,15 @@ class GridWorld:
     def _timestep(self, step_type, reward, discount, success) -> TimeStep:
         onehot = np.zeros((self.num_envs, self.num_tasks), np.float32)
         onehot[np.arange(self.num_envs), self._goal] = 1.0
+        goal_index = np.zeros((self.num_envs, len(self.goal_ids)), np.float32)
+        goal_index[np.arange(self.num_envs), self._goal_position[self._goal]] = 1.0
         return TimeStep(
             step_type=step_type,
             observation={
                 "proprio/position": self._encoded[self._state],
                 "task/goal": self._encoded[self._goal],
                 "task/id_onehot": onehot,
+                "task/goal_index": goal_index,
             },
             reward=reward,
             discount=discount,
