@@ -3,7 +3,15 @@ and the shared distilled policy pi0, for discrete actions.
 
 * ``two_column=False`` ("1-col"): ``pi_i = softmax(f_i(x))``, every task its own network.
 * ``two_column=True`` ("2-col"): ``pi_i = softmax(alpha h0(x) + beta f_i(x))`` and
-  ``pi0 = softmax(h0(x))``: the task columns learn what to add to the shared behaviour.
+  ``pi0 = softmax(h0(x))``: the task columns learn what to add to the shared behaviour, and a
+  fresh column (output near 0) starts as ``pi0^alpha``.
+
+The column network outputs ``g_i = beta f_i`` (beta is absorbed into it). The policies are the
+same family, but trained by gradient steps (actor-critic) the factor matters: with c_KL = c_Ent
+= 0.01 (beta = 50) a column whose output is multiplied by beta made every pi_i deterministic
+within a few thousand updates (entropy 0.007 to 0.000) and the four-room world was never
+solved. In the paper's soft Q-learning variant f_i is a soft Q-function regressed on targets,
+where the factor is the temperature; here it would only be a learning-rate multiplier.
 
 ``pi0`` lives inside the module (not in a separate prior) because in the 2-col form every
 ``pi_i`` is built from ``h0``: Distral optimises ``h0`` through both ``pi_i`` and the KL term,
@@ -45,7 +53,8 @@ class DistralPolicy(eqx.Module):
       hidden: torso sizes of every network.
       key: PRNG key.
       two_column: the 2-col parameterisation (else 1-col).
-      alpha, beta: the 2-col coefficients, ``c_KL / (c_KL + c_Ent)`` and ``1 / (c_KL + c_Ent)``.
+      alpha, beta: the 2-col coefficients, ``c_KL / (c_KL + c_Ent)`` and ``1 / (c_KL + c_Ent)``
+        (beta is kept to read ``f_i = column / beta``; see the module docstring).
     """
 
     distilled: CategoricalNet  # h0
@@ -92,7 +101,8 @@ class DistralPolicy(eqx.Module):
         self.discrete = True
 
     def column_logits(self, obs: Mapping[str, Array]) -> Array:
-        """``f_i(x)`` of each state's own task: ``[..., A]`` for observations ``[..., *shape]``."""
+        """The output of each state's own task column: ``[..., A]`` for observations
+        ``[..., *shape]``; ``beta f_i(x)`` in the 2-col form, ``pi_i``'s logits in the 1-col."""
         onehot = obs[self.task_key]  # [..., K]
         if self.num_tasks <= _ALL_COLUMNS_UP_TO:
             params, static = eqx.partition(self.columns, eqx.is_array)
@@ -113,10 +123,10 @@ class DistralPolicy(eqx.Module):
 
     def __call__(self, obs: Mapping[str, Array]) -> Categorical:
         """``pi_i(.|x)`` of each state's task."""
-        f = self.column_logits(obs)
+        g = self.column_logits(obs)  # beta f_i (2-col) or pi_i's logits (1-col)
         if not self.two_column:
-            return Categorical(f)
-        return Categorical(self.alpha * self.distilled.logits(obs) + self.beta * f)
+            return Categorical(g)
+        return Categorical(self.alpha * self.distilled.logits(obs) + g)
 
     # The interface of FlatPolicy (the learner and the actor treat Distral as a flat policy).
     def sample(

@@ -198,8 +198,8 @@ def test_distral_policy_is_the_documented_column_softmax(two_column, num_tasks):
         # The task's own network, run alone.
         column = eqx.combine(jax.tree.map(lambda w, t=task: w[t], params), static)
         f = np.asarray(column.logits({k: v[b] for k, v in obs.items()}))
-        if two_column:
-            want, pi0 = two_column_policy(h0[b], f, costs)
+        if two_column:  # the column outputs beta f_i
+            want, pi0 = two_column_policy(h0[b], f / costs.beta, costs)
             np.testing.assert_allclose(np.asarray(policy.prior(obs).probs)[b], pi0, rtol=1e-5)
         else:
             want = np.exp(f - f.max()) / np.exp(f - f.max()).sum()
