@@ -111,3 +111,21 @@ def test_vmapped_seed_groups_share_one_method_and_split_among_workers(tmp_path):
     assert all(len({(s.task, s.method) for s in u}) == 1 for u in units)
     assert sorted(s.name for u in units for s in u) == sorted(s.name for s in specs)
     assert [len(u) for u in _group_seeds(specs, 1)] == [5, 5, 5]
+
+
+def test_parts_run_after_the_experiment_and_are_linked_from_its_report(tmp_path, monkeypatch):
+    import dataclasses
+
+    from behavior_priors.experiments import registry
+
+    parent = dataclasses.replace(SMOKE, name="smoke-parent", methods=("noprior",), parts=("smoke",))
+    monkeypatch.setitem(registry.EXPERIMENTS, "smoke-parent", parent)
+    report = reproduce("smoke-parent", tmp_path, seeds=1, workers=1, vmap_seeds=False)
+    assert (tmp_path / "smoke" / "report.md").exists()
+    assert "[smoke](smoke/report.md)" in report.path.read_text()
+    assert "smoke/gtt1/hier/seed0" in report.outcomes and "gtt1/noprior/seed0" in report.outcomes
+    assert report.missing == []
+    with pytest.raises(ValueError, match="unknown parts"):
+        registry.check_parts({"a": dataclasses.replace(SMOKE, name="a", parts=("b",))})
+    with pytest.raises(ValueError, match="lists itself"):
+        dataclasses.replace(SMOKE, parts=("smoke",))

@@ -268,3 +268,24 @@ def test_bad_actions():
         env.step(np.array([-1, 0]))
     with pytest.raises(ValueError, match="integers"):
         env.step(np.array([0.0, 1.0]))
+
+
+def test_get_and_set_state_continue_identically():
+    env = GridWorld("fourrooms", num_envs=4, slip=0.3, max_steps=7, seed=0)
+    rng = np.random.default_rng(0)
+    for _ in range(10):
+        env.step(rng.integers(4, size=4))
+    saved = env.get_state()
+    actions = rng.integers(4, size=(30, 4))
+    first = [env.step(a) for a in actions]
+    other = GridWorld("fourrooms", num_envs=4, slip=0.3, max_steps=7, seed=5)
+    other.set_state(saved)
+    for a, ts in zip(actions, first, strict=True):
+        ts2 = other.step(a)
+        np.testing.assert_array_equal(ts2.step_type, ts.step_type)
+        np.testing.assert_array_equal(
+            ts2.observation["proprio/position"], ts.observation["proprio/position"]
+        )
+        np.testing.assert_array_equal(ts2.task_id, ts.task_id)
+    with pytest.raises(ValueError, match="another number of copies"):
+        GridWorld("fourrooms", num_envs=2).set_state(saved)

@@ -8,6 +8,7 @@ operations (a table look-up per step), no per-copy Python loop.
 from __future__ import annotations
 
 import difflib
+import pickle
 from collections.abc import Sequence
 
 import numpy as np
@@ -175,6 +176,33 @@ class GridWorld:
         return np.stack([cols / (w - 1), rows / (h - 1)], axis=1).astype(np.float32)
 
     # -- protocol ------------------------------------------------------------------------------
+
+    # -- checkpointing -------------------------------------------------------------------------
+
+    _STATE_ARRAYS = ("_state", "_goal", "_t", "_needs_reset")
+
+    def get_state(self) -> dict[str, np.ndarray]:
+        """Everything that determines future steps (cells, goals, step counts, pending resets,
+        the generator), as numpy arrays; :meth:`set_state` on an environment built with the same
+        options continues identically (training runs resume exactly)."""
+        state = {k.lstrip("_"): self.__dict__[k].copy() for k in self._STATE_ARRAYS}
+        state["started"] = np.array(self._started)
+        state["rng"] = np.frombuffer(pickle.dumps(self._rng.bit_generator.state), np.uint8)
+        return state
+
+    def set_state(self, state: dict[str, np.ndarray]) -> None:
+        """Inverse of :meth:`get_state`; a clear error for a state of another shape."""
+        for k in self._STATE_ARRAYS:
+            current = self.__dict__[k]
+            value = np.asarray(state[k.lstrip("_")], current.dtype)
+            if value.shape != current.shape:
+                raise ValueError(
+                    f"grid-world state '{k.lstrip('_')}' has shape {value.shape}, expected "
+                    f"{current.shape} (another number of copies?)"
+                )
+            current[...] = value
+        self._started = bool(state["started"])
+        self._rng.bit_generator.state = pickle.loads(np.asarray(state["rng"], np.uint8).tobytes())
 
     def observation_spec(self) -> dict[str, ArraySpec]:
         return dict(self._spec)
