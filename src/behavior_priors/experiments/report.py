@@ -135,8 +135,11 @@ def summarise(
         finals.append(float(values[-1]))
         aucs.append(area_under_curve(steps, values))
         hits.append(steps_to_threshold(steps, values, threshold))
-        if np.isfinite(wall[-1]):
-            walls.append(float(wall[-1]) / 60)
+        # The final evaluation may sit on a line of its own without a wall time (a budget that
+        # is not a multiple of log_every): take the latest line that has one.
+        timed = wall[np.isfinite(wall)]
+        if timed.size:
+            walls.append(float(timed[-1]) / 60)
     return MethodSummary(
         task, method, list(seeds), Stat.of(finals), Stat.of(aucs), hits, Stat.of(walls)
     )
