@@ -316,6 +316,11 @@ def _cmd_video(args: argparse.Namespace) -> int:
 
     run = load(args.run_dir, args.checkpoint_step)
     env = _load_env(run, 1, args.seed)
+    if not (hasattr(env, "render") or hasattr(env, "snapshot")):
+        raise UsageError(
+            f"{run.config.env}: videos need an arena environment (render or a top-down "
+            "snapshot); this one has neither"
+        )
     steps = args.steps or getattr(env, "episode_steps", 200)
     frames, used, stats = record(
         run, env, steps, seed=args.seed, use_prior=args.prior, renderer=args.renderer

@@ -143,3 +143,9 @@ def test_distral_transfer_keeps_pi0_frozen_and_starts_fresh_columns(grid_run, tm
     with pytest.raises(TransferError, match="does not apply to Distral"):
         bad = TransferSpec(str(run_dir), policy="prior")
         transfer(transfer_config(bad, total_env_steps=40), bad, tmp_path / "bad")
+
+
+def test_grid_cli_video_is_a_clear_error(grid_run, capsys):
+    run_dir, _ = grid_run
+    assert main(["video", str(run_dir)]) == 2
+    assert "videos need an arena" in capsys.readouterr().err
