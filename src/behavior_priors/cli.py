@@ -316,15 +316,13 @@ def _cmd_video(args: argparse.Namespace) -> int:
 
     run = load(args.run_dir, args.checkpoint_step)
     env = _load_env(run, 1, args.seed)
-    if not (hasattr(env, "render") or hasattr(env, "snapshot")):
-        raise UsageError(
-            f"{run.config.env}: videos need an arena environment (render or a top-down "
-            "snapshot); this one has neither"
-        )
     steps = args.steps or getattr(env, "episode_steps", 200)
-    frames, used, stats = record(
-        run, env, steps, seed=args.seed, use_prior=args.prior, renderer=args.renderer
-    )
+    try:
+        frames, used, stats = record(
+            run, env, steps, seed=args.seed, use_prior=args.prior, renderer=args.renderer
+        )
+    except ValueError as e:  # e.g. the grid world: no MuJoCo rendering, no arena snapshot
+        raise UsageError(f"{run.config.env}: videos need an arena environment ({e})") from None
     who = "prior" if args.prior else "policy"
     out = args.out or Path(args.run_dir) / "videos" / f"{who}-{run.env_steps}.{args.format}"
     write_video(frames, out)
