@@ -48,6 +48,7 @@ def test_gridworld_passes_the_env_checker(kwargs, flatten):
             "proprio/position",
             "task/goal",
             "task/id_onehot",
+            "task/goal_index",
         }
 
 
@@ -145,7 +146,7 @@ def test_vector_env_next_step_autoreset():
     np.testing.assert_array_equal(terminations, [False, True])
     assert obs["proprio/position"][0].argmax() == 0  # back at (1, 1), state 0
     flat = to_gymnasium_vector("gridworld-fourrooms", num_envs=3, flatten=True)
-    assert flat.reset(seed=1)[0].shape == (3, 3 * 104)
+    assert flat.reset(seed=1)[0].shape == (3, 3 * 104 + 4)  # + task/goal_index of 4 goals
     with pytest.raises(ValueError, match="num_envs"):
         to_gymnasium_vector("gridworld-fourrooms")
 
