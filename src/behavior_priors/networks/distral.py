@@ -33,7 +33,7 @@ import jax
 import jax.numpy as jnp
 
 from behavior_priors.networks.categorical_net import CategoricalNet
-from behavior_priors.networks.policies import PolicySample
+from behavior_priors.networks.policies import FlatActing
 from behavior_priors.ops.distributions import Categorical
 
 Array = jax.Array
@@ -42,7 +42,7 @@ Array = jax.Array
 _ALL_COLUMNS_UP_TO = 16
 
 
-class DistralPolicy(eqx.Module):
+class DistralPolicy(FlatActing):
     """Per-task policies ``pi_i(a|x)`` and the distilled ``pi0(a|x)`` over ``num_actions``.
 
     Args:
@@ -127,30 +127,3 @@ class DistralPolicy(eqx.Module):
         if not self.two_column:
             return Categorical(g)
         return Categorical(self.alpha * self.distilled.logits(obs) + g)
-
-    # The interface of FlatPolicy (the learner and the actor treat Distral as a flat policy).
-    def sample(
-        self,
-        obs: Mapping[str, Array],
-        key: Array,
-        num_samples: int,
-        stop_latent_gradient: bool = False,
-    ) -> PolicySample:
-        del stop_latent_gradient
-        pi = self(obs)
-        a = pi.sample(key, (num_samples,))
-        return PolicySample(a, jnp.zeros((*a.shape, 0), jnp.float32), None, pi)
-
-    def log_prob(
-        self,
-        obs: Mapping[str, Array],
-        action: Array,
-        latent: Array | None = None,
-        latent_sampled: Array | None = None,
-    ) -> Array:
-        del latent, latent_sampled
-        return self(obs).log_prob(action)
-
-    def entropy(self, obs: Mapping[str, Array], key: Array, num_samples: int) -> Array:
-        del key, num_samples
-        return self(obs).entropy()

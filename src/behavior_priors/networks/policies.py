@@ -63,29 +63,10 @@ def _empty_latent(action: Array, discrete: bool) -> Array:
     return jnp.zeros((*lead, 0), jnp.float32)
 
 
-class FlatPolicy(eqx.Module):
-    """``pi(a | x[keys])``: a diagonal Gaussian, or a categorical when ``discrete``."""
-
-    net: GaussianNet | CategoricalNet
-    latent_size: int = eqx.field(static=True)
-    discrete: bool = eqx.field(static=True)
-
-    def __init__(
-        self,
-        keys: Sequence[str],
-        obs_shapes: Mapping[str, tuple[int, ...]],
-        action_size: int,
-        hidden: Sequence[int],
-        key: Array,
-        min_scale: float = 0.1,
-        discrete: bool = False,
-    ):
-        self.net = action_net(keys, obs_shapes, action_size, hidden, key, min_scale, discrete)
-        self.latent_size = 0
-        self.discrete = bool(discrete)
-
-    def __call__(self, obs: Mapping[str, Array]) -> DiagGaussian | Categorical:
-        return self.net(obs)
+class FlatActing(eqx.Module):
+    """Sampling, log-probabilities and entropy of a policy without a latent: whatever subclass
+    defines ``__call__(obs) -> distribution`` and the fields ``discrete`` and ``latent_size``
+    (:class:`FlatPolicy`, and Distral's :class:`~behavior_priors.networks.DistralPolicy`)."""
 
     def sample(
         self,
@@ -113,6 +94,31 @@ class FlatPolicy(eqx.Module):
     def entropy(self, obs: Mapping[str, Array], key: Array, num_samples: int) -> Array:
         del key, num_samples
         return self(obs).entropy()
+
+
+class FlatPolicy(FlatActing):
+    """``pi(a | x[keys])``: a diagonal Gaussian, or a categorical when ``discrete``."""
+
+    net: GaussianNet | CategoricalNet
+    latent_size: int = eqx.field(static=True)
+    discrete: bool = eqx.field(static=True)
+
+    def __init__(
+        self,
+        keys: Sequence[str],
+        obs_shapes: Mapping[str, tuple[int, ...]],
+        action_size: int,
+        hidden: Sequence[int],
+        key: Array,
+        min_scale: float = 0.1,
+        discrete: bool = False,
+    ):
+        self.net = action_net(keys, obs_shapes, action_size, hidden, key, min_scale, discrete)
+        self.latent_size = 0
+        self.discrete = bool(discrete)
+
+    def __call__(self, obs: Mapping[str, Array]) -> DiagGaussian | Categorical:
+        return self.net(obs)
 
 
 class HierarchicalPolicy(eqx.Module):

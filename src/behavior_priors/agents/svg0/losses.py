@@ -232,11 +232,7 @@ def prior_loss(
     For a hierarchical prior this is the bound's terms; with a shared low level only the
     high-level term depends on the prior's own parameters.
     """
-    if prior is None:
-        if isinstance(policy, DistralPolicy):
-            # Distral's pi0 trains inside the policy loss; report its distillation loss.
-            kl = policy_prior_kl(policy, None, batch.observation, batch.prev_latent, None, key, 1)
-            return jnp.zeros(()), {"losses/prior": jax.lax.stop_gradient(jnp.mean(kl.total))}
+    if prior is None:  # no prior, or Distral's pi0 (trained in the policy loss; its KL is kl/*)
         return jnp.zeros(()), {"losses/prior": jnp.zeros(())}
     first, _ = _batch_views(batch)
     policy = jax.lax.stop_gradient(policy)

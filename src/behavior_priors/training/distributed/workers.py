@@ -149,16 +149,17 @@ class Learner:
         self.obs_shapes = {k: tuple(v.shape) for k, v in obs_spec.items()}
         self.state = _fresh_state(config, obs_spec, self.action_spec)
         self.update_fn = svg0.make_update_fn(config.agent, donate=True)
+        actions = ActionLayout.from_spec(self.action_spec)
         self.replay = ShardedReplay(
             config.replay_capacity,
             num_actors,
             envs_per_actor,
             config.sequence_length,
             obs_spec,
-            ActionLayout.from_spec(self.action_spec).replay_shape,
+            actions.replay_shape,
             config.agent.latent_size,
             seed=config.seed,
-            action_dtype=ActionLayout.from_spec(self.action_spec).replay_dtype,
+            action_dtype=actions.replay_dtype,
         )
         self.env_steps = 0  # steps stored in replay
         self.updates = 0
