@@ -165,6 +165,9 @@ def test_faults_actor_killed_env_raises_learner_lost_then_resume(ray_instance, t
             os.kill(ray.get(handles["actors"][0].pid.remote()), signal.SIGKILL)
         elif "kill" in done and "raise" not in done and rejoined(0):
             done.add("raise")
+            # Actor 0 slows down meanwhile, so that the run cannot end before actor 1's new
+            # process (a fresh JAX import and compile, slow on a loaded machine) is back.
+            ray.get(handles["actors"][0].set_step_delay.remote(0.05))
             ray.get(handles["actors"][1].set_fail_after.remote(2))
         elif "raise" in done and "learner" not in done and rejoined(1) and steps > 400:
             done.add("learner")

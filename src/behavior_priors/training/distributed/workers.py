@@ -11,6 +11,7 @@ so that they are usable, and testable, without Ray):
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 from typing import Any
 
@@ -92,6 +93,7 @@ class ActorWorker:
         self.tracker.observe(self.ts)
         self.fresh = True  # the learner cuts this actor's replay streams before its first chunk
         self.fail_after: int | None = None  # tests: raise in the environment after N steps
+        self.step_delay = 0.0  # tests: seconds to sleep per step (a slow environment)
 
     def collect(self, params: Any, version: int, num_steps: int) -> tuple[dict, list]:
         """``num_steps`` batched steps with the policy ``params`` (``version``: the learner
@@ -106,6 +108,8 @@ class ActorWorker:
                 self.fail_after -= 1
                 if self.fail_after < 0:
                     raise RuntimeError(f"environment of actor {self.index} failed (test hook)")
+            if self.step_delay:
+                time.sleep(self.step_delay)
             self.key, sub = jax.random.split(self.key)
             action, extras, self.actor_state = self._act(
                 policy, self.ts.observation, self.ts.first(), self.actor_state, sub
@@ -131,6 +135,10 @@ class ActorWorker:
     def set_fail_after(self, steps: int | None) -> None:
         """Test hook: the environment raises after ``steps`` more steps."""
         self.fail_after = steps
+
+    def set_step_delay(self, seconds: float) -> None:
+        """Test hook: sleep ``seconds`` before every step, as a slow environment would."""
+        self.step_delay = float(seconds)
 
     def pid(self) -> int:
         return os.getpid()
