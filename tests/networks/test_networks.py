@@ -81,6 +81,28 @@ def test_hierarchical_policy_shapes_and_joint_log_prob():
     np.testing.assert_allclose(held, pi.low(obs, s.latent[0]).log_prob(s.action[0]), rtol=1e-6)
 
 
+@pytest.mark.parametrize("hierarchical", [False, True])
+def test_a_precomputed_top_gives_what_the_policy_computes_itself(hierarchical):
+    """The losses compute the observation-only part (pi, or pi^H) once over a window and pass
+    time slices of it to ``sample`` / ``log_prob`` / the KL: a slice of ``top`` over the window
+    must be exactly ``top`` of the sliced observations, and using it must change nothing."""
+    if hierarchical:
+        pi = HierarchicalPolicy(["task/", "proprio/"], ["proprio/"], SHAPES, 2, 4, (16, 8), KEY)
+    else:
+        pi = FlatPolicy(["task/", "proprio/"], SHAPES, 2, (16, 8), KEY)
+    obs = _obs((3, 6))
+    later = jax.tree.map(lambda x: x[:, 1:], obs)
+    top_later = jax.tree.map(lambda x: x[:, 1:], pi.top(obs))
+    for a, b in zip(jax.tree.leaves(top_later), jax.tree.leaves(pi.top(later)), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+    k = jax.random.PRNGKey(5)
+    given, own = pi.sample(later, k, 2, top=top_later), pi.sample(later, k, 2)
+    np.testing.assert_allclose(given.action, own.action, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(given.latent, own.latent, rtol=1e-5, atol=1e-6)
+    lp_given = pi.log_prob(later, own.action[0], own.latent[0], top=top_later)
+    np.testing.assert_allclose(lp_given, pi.log_prob(later, own.action[0], own.latent[0]), 1e-5)
+
+
 def test_sample_entropy_is_the_joint_entropy():
     """The entropy the losses take from a policy sample equals, in expectation, the joint
     entropy -E[log pi(z, a)] estimated by brute-force Monte Carlo; exact for flat policies."""

@@ -68,15 +68,21 @@ class FlatActing(eqx.Module):
     defines ``__call__(obs) -> distribution`` and the fields ``discrete`` and ``latent_size``
     (:class:`FlatPolicy`, and Distral's :class:`~behavior_priors.networks.DistralPolicy`)."""
 
+    def top(self, obs: Mapping[str, Array]) -> DiagGaussian | Categorical:
+        """The distribution that depends on ``obs`` alone: here pi(.|x) itself, ``[...]``."""
+        return self(obs)
+
     def sample(
         self,
         obs: Mapping[str, Array],
         key: Array,
         num_samples: int,
         stop_latent_gradient: bool = False,
+        top: DiagGaussian | Categorical | None = None,
     ) -> PolicySample:
+        """S samples; ``top``: ``self.top(obs)`` when the caller has it already."""
         del stop_latent_gradient  # no latent
-        pi = self(obs)
+        pi = self(obs) if top is None else top
         a = pi.sample(key, (num_samples,))
         return PolicySample(a, _empty_latent(a, self.discrete), None, pi)
 
@@ -86,10 +92,11 @@ class FlatActing(eqx.Module):
         action: Array,
         latent: Array | None = None,
         latent_sampled: Array | None = None,
+        top: DiagGaussian | Categorical | None = None,
     ) -> Array:
-        """``log pi(a|x)``: ``[...]``."""
+        """``log pi(a|x)``: ``[...]``; ``top`` as in :meth:`sample`."""
         del latent, latent_sampled
-        return self(obs).log_prob(action)
+        return (self(obs) if top is None else top).log_prob(action)
 
     def entropy(self, obs: Mapping[str, Array], key: Array, num_samples: int) -> Array:
         del key, num_samples
@@ -158,21 +165,27 @@ class HierarchicalPolicy(eqx.Module):
         self.latent_size = int(latent_size)
         self.discrete = bool(discrete)
 
+    def top(self, obs: Mapping[str, Array]) -> DiagGaussian:
+        """The distribution that depends on ``obs`` alone: pi^H(z|x), ``[..., Dz]``."""
+        return self.high(obs)
+
     def sample(
         self,
         obs: Mapping[str, Array],
         key: Array,
         num_samples: int,
         stop_latent_gradient: bool = False,
+        top: DiagGaussian | None = None,
     ) -> PolicySample:
         """Sample z ~ pi^H then a ~ pi^L(.|z), both reparameterised (z only, when the actions
         are discrete).
 
         ``stop_latent_gradient`` cuts the gradient path from the action back into z (and so
-        into the high level); the low level still learns from the action.
+        into the high level); the low level still learns from the action. ``top``:
+        ``self.top(obs)`` when the caller has it already (one high-level pass, not two).
         """
         kz, ka = jax.random.split(key)
-        high = self.high(obs)
+        high = self.high(obs) if top is None else top
         z = high.sample(kz, (num_samples,))
         z_in = jax.lax.stop_gradient(z) if stop_latent_gradient else z
         low = self.low(obs, z_in)
@@ -184,14 +197,15 @@ class HierarchicalPolicy(eqx.Module):
         action: Array,
         latent: Array,
         latent_sampled: Array | None = None,
+        top: DiagGaussian | None = None,
     ) -> Array:
         """Joint ``log pi(z, a | x)``; only ``log pi^L(a|z,x)`` where z was held, not sampled.
 
         Shapes: ``action [..., Da]`` (``[...]`` discrete), ``latent [..., Dz]``,
-        ``latent_sampled [...]`` -> ``[...]``.
+        ``latent_sampled [...]`` -> ``[...]``; ``top`` as in :meth:`sample`.
         """
         log_low = self.low(obs, latent).log_prob(action)
-        log_high = self.high(obs).log_prob(latent)
+        log_high = (self.high(obs) if top is None else top).log_prob(latent)
         if latent_sampled is not None:
             log_high = log_high * latent_sampled
         return log_low + log_high

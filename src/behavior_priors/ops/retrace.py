@@ -95,7 +95,9 @@ def retrace_targets(
 
     xs = (r_t, discount_t, v_tp1, trace_mask_t.astype(dtype), c_tp1, q_tp1)
     # g_tp1 for the last step is multiplied by c_tp1 = 0, so its initial value is irrelevant.
-    _, targets = jax.lax.scan(step, jnp.zeros((), dtype), xs, reverse=True)
+    # Unrolled (up to 16 steps at a time): on the CPU each iteration of a rolled loop is a few
+    # separate kernel launches, which cost more than the arithmetic of a short window.
+    _, targets = jax.lax.scan(step, jnp.zeros((), dtype), xs, reverse=True, unroll=min(T, 16))
     return jax.lax.stop_gradient(targets)
 
 

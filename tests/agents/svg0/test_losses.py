@@ -131,6 +131,35 @@ def test_critic_loss_equals_the_assembled_reference():
     np.testing.assert_allclose(float(loss), total / count, rtol=1e-5)
 
 
+@pytest.mark.parametrize("variant", ["flat-prior", "hier-shared"])
+def test_critic_loss_ignores_what_only_the_last_step_could_add(variant):
+    """The last step of a window only bootstraps (through V(x_T), from the target policy): its
+    action, latent and behaviour log-probability enter no target and no Q, so the loss and the
+    critic's gradient are the same whatever they are. The learner relies on this to run the
+    critics and the log-ratios on the first T steps only."""
+    config = small_config(**VARIANTS[variant], critic_uses_latent=variant.startswith("hier"))
+    state = _state(config)
+    batch = random_batch(config, seed=4)
+    changed = batch._replace(
+        action=jnp.asarray(batch.action).at[:, -1].add(0.7),
+        latent=jnp.asarray(batch.latent).at[:, -1].add(1.3),
+        behaviour_log_prob=jnp.asarray(batch.behaviour_log_prob).at[:, -1].add(-2.0),
+    )
+
+    def loss_and_grad(b):
+        return eqx.filter_value_and_grad(
+            lambda c: critic_loss(c, state.networks, b, KEY, config)[0]
+        )(state.networks.critic)
+
+    (l0, g0), (l1, g1) = loss_and_grad(batch), loss_and_grad(changed)
+    np.testing.assert_allclose(float(l0), float(l1), rtol=1e-6)
+    for a, b in zip(jax.tree.leaves(g0), jax.tree.leaves(g1), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7)
+    # ... while the step before the last does matter (the test can fail).
+    earlier = batch._replace(action=jnp.asarray(batch.action).at[:, -2].add(0.7))
+    assert abs(float(loss_and_grad(earlier)[0]) - float(l0)) > 1e-6
+
+
 def test_shared_low_level_is_one_set_of_parameters():
     config = small_config()
     state = _state(config)

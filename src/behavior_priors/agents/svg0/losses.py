@@ -37,7 +37,7 @@ from behavior_priors.agents.types import FIRST, LAST, SequenceBatch
 from behavior_priors.networks import Critic, DiscreteCritic, DistralPolicy, FlatPolicy
 from behavior_priors.networks.policies import Policy, sample_entropy
 from behavior_priors.networks.priors import Prior
-from behavior_priors.ops.distributions import DiagGaussian
+from behavior_priors.ops.distributions import Categorical, DiagGaussian
 from behavior_priors.ops.kl import HierarchicalKL, hierarchical_kl_bound
 from behavior_priors.ops.retrace import retrace_targets
 
@@ -53,6 +53,7 @@ def policy_prior_kl(
     first: Array,
     key: Array,
     num_samples: int,
+    top: DiagGaussian | Categorical | None = None,
 ) -> HierarchicalKL:
     """``KL(pi || pi0)`` at states ``[...]`` (the bound for hierarchical policies).
 
@@ -63,21 +64,22 @@ def policy_prior_kl(
       first: ``[...]`` bool, first step of an episode.
       key: PRNG key for the z samples of the low-level term (separate low level only).
       num_samples: number of z samples for that term.
+      top: ``policy.top(obs)`` (pi, or pi^H) when the caller has it already.
 
     Returns:
       ``HierarchicalKL(high, low, total)``, each ``[...]``.
     """
+    top = policy.top(obs) if top is None else top
     if isinstance(policy, DistralPolicy):  # pi0 is part of the policy: KL(pi_i || pi0)
-        kl = policy(obs).kl(policy.prior(obs))
+        kl = top.kl(policy.prior(obs))
         return HierarchicalKL(jnp.zeros_like(kl), kl, kl)
     if isinstance(policy, FlatPolicy):
-        pi = policy(obs)
         if prior is None:
-            zero = jnp.zeros(pi[0].shape[:-1])  # loc or logits: [..., event]
+            zero = jnp.zeros(top[0].shape[:-1])  # loc or logits: [..., event]
             return HierarchicalKL(zero, zero, zero)
-        kl = pi.kl(prior(obs))
+        kl = top.kl(prior(obs))
         return HierarchicalKL(jnp.zeros_like(kl), kl, kl)
-    high = policy.high(obs)
+    high = top
     if prior is None:
         zero = jnp.zeros(high.loc.shape[:-1])
         return HierarchicalKL(zero, zero, zero)
@@ -102,6 +104,12 @@ def expected_q(critic: Critic | DiscreteCritic, obs: Mapping[str, Array], sample
         q = critic.expected(obs, sample.low.probs, latent)
         return q if sample.high is not None else q[None]
     return critic(obs, sample.action, latent)
+
+
+def _steps(tree, steps: slice):
+    """The time steps ``steps`` of every ``[B, T+1, ...]`` array in ``tree`` (observations,
+    distributions)."""
+    return jax.tree.map(lambda x: x[:, steps], tree)
 
 
 def _masked_mean(x: Array, mask: Array) -> Array:
@@ -129,10 +137,15 @@ def critic_loss(
     policy_t, prior_t, critic_t = target.policy, target.prior, target.critic
     S = config.num_action_samples
 
-    # Regularised value of the states the targets bootstrap from (t >= 1; V(x_0) is never
-    # used), from the target networks: [B, T].
-    obs_next = jax.tree.map(lambda x: x[:, 1:], obs)
-    sample = policy_t.sample(obs_next, k_v, S)
+    # Every network runs on the steps it is needed at, no more: V at t >= 1 (V(x_0) is never
+    # used), Q and the log-ratios at t < T (the last step only bootstraps). The target policy's
+    # observation-only part (pi', or pi'^H) is computed once over the window and shared.
+    obs_next, obs_now = _steps(obs, slice(1, None)), _steps(obs, slice(None, T))
+    top = policy_t.top(obs)  # [B, T+1]
+
+    # Regularised value of the states the targets bootstrap from, from the target networks.
+    top_next = _steps(top, slice(1, None))
+    sample = policy_t.sample(obs_next, k_v, S, top=top_next)
     q_samples = expected_q(critic_t, obs_next, sample)  # [S, B, T] (or [1, B, T])
     kl = policy_prior_kl(
         policy_t,
@@ -142,30 +155,33 @@ def critic_loss(
         first[:, 1:],
         k_kl,
         config.num_kl_samples,
+        top=top_next,
     )
-    value = jnp.mean(q_samples, axis=0) - config.kl_cost * kl.total
+    value = jnp.mean(q_samples, axis=0) - config.kl_cost * kl.total  # [B, T]
     if config.entropy_cost:
         value = value + config.entropy_cost * sample_entropy(sample)
 
-    latent_taken = batch.latent if critic_t.latent_size else None
-    q_target = critic_t(obs, batch.action, latent_taken)  # [B, T+1]
-    log_pi = policy_t.log_prob(obs, batch.action, batch.latent, batch.latent_sampled)
-    log_rhos = log_pi - batch.behaviour_log_prob
+    action, latent = batch.action[:, :T], batch.latent[:, :T]
+    q_target = critic_t(obs_now, action, latent if critic_t.latent_size else None)  # [B, T]
+    log_pi = policy_t.log_prob(
+        obs_now, action, latent, batch.latent_sampled[:, :T], top=_steps(top, slice(None, T))
+    )
+    log_rhos = log_pi - batch.behaviour_log_prob[:, :T]
 
     discount = config.discount * batch.discount[:, :T]
     trace_mask = 1.0 - last[:, 1:].astype(jnp.float32)  # never carry a trace into a LAST index
     retrace = jax.vmap(retrace_targets, in_axes=(0, 0, 0, 0, 0, None, 0))
     targets = retrace(
-        q_target[:, :T],
+        q_target,
         value,
         batch.reward[:, :T],
         discount,
-        log_rhos[:, :T],
+        log_rhos,
         config.retrace_lambda,
         trace_mask,
     )
 
-    q = critic(obs, batch.action, batch.latent if critic.latent_size else None)[:, :T]
+    q = critic(obs_now, action, latent if critic.latent_size else None)
     valid = 1.0 - last[:, :T].astype(jnp.float32)
     td = targets - q
     loss = 0.5 * _masked_mean(jnp.square(td), valid)
@@ -174,7 +190,7 @@ def critic_loss(
         "critic/q_mean": _masked_mean(q, valid),
         "critic/target_mean": _masked_mean(targets, valid),
         "critic/abs_td": _masked_mean(jnp.abs(td), valid),
-        "critic/importance_ratio": _masked_mean(jnp.minimum(jnp.exp(log_rhos[:, :T]), 10.0), valid),
+        "critic/importance_ratio": _masked_mean(jnp.minimum(jnp.exp(log_rhos), 10.0), valid),
     }
     return loss, metrics
 
@@ -202,7 +218,16 @@ def policy_loss(
         obs, k_a, config.num_policy_samples, stop_latent_gradient=config.stop_q_grad_into_latent
     )
     q = jnp.mean(expected_q(critic, obs, sample), axis=0)  # [B, T+1]
-    kl = policy_prior_kl(policy, prior, obs, batch.prev_latent, first, k_kl, config.num_kl_samples)
+    kl = policy_prior_kl(
+        policy,
+        prior,
+        obs,
+        batch.prev_latent,
+        first,
+        k_kl,
+        config.num_kl_samples,
+        top=sample.low if sample.high is None else sample.high,  # pi or pi^H, already computed
+    )
     if sample.high is not None and config.stop_q_grad_into_latent:
         # The sample's z carries no gradient here; the entropy's must reach the high level.
         entropy = policy.entropy(obs, k_h, config.num_kl_samples)

@@ -110,9 +110,8 @@ class ActorWorker:
                     raise RuntimeError(f"environment of actor {self.index} failed (test hook)")
             if self.step_delay:
                 time.sleep(self.step_delay)
-            self.key, sub = jax.random.split(self.key)
-            action, extras, self.actor_state = self._act(
-                policy, self.ts.observation, self.ts.first(), self.actor_state, sub
+            action, extras, self.actor_state, self.key = self._act(
+                policy, self.ts.observation, self.ts.first(), self.actor_state, self.key
             )
             action = np.asarray(action)
             steps.append((self.ts, action, jax.tree.map(np.asarray, extras)))
