@@ -16,9 +16,12 @@ with the observation flattened) at equal settings, in one process, measured alte
   chunk by chunk, so load on a shared machine hits all alike. Best and mean chunk rates are
   reported; ratios use the best.
 
-``ours-flat`` is a diagnostic row, not the demo agent: our loop with a SAC-shaped agent (flat
-policy, no prior, ``num_action_samples=1``), which separates the loop's overhead from the cost of
-the hierarchical agent's update.
+``ours-flat`` is our loop and learner with the agent configured like SAC (flat policy, no
+prior, ``num_action_samples=1``; our LayerNorm torso and single critic stay): the like-for-like
+comparison of the training system. ``ours`` is the demo's hierarchical agent, whose update does
+more work at the same network sizes (S = 10 action samples for the bootstrap value, two policy
+levels, a learned prior). The work per update is reported from XLA's cost analysis of the compiled
+update (GFLOP, transcendentals, bytes accessed), for ours and for sbx's jitted SAC step.
 
 SB3 runs with ``torch.set_num_threads(--torch-threads)`` (1: with 2 threads on a loaded 2-core
 machine its OpenMP workers spin and it collapses below 10 steps/s). ``--xla-single-thread``
@@ -77,6 +80,7 @@ class Runner:
     advance: Callable[[int], None]
     counters: Callable[[], tuple[int, int]]
     settings: dict
+    update_cost: Callable[[], dict] | None = None  # ours: XLA's cost analysis of one update
 
 
 def ours_runner(args, num_envs: int, flat: bool = False) -> Runner:
@@ -107,6 +111,7 @@ def ours_runner(args, num_envs: int, flat: bool = False) -> Runner:
     r.name = "ours-flat" if flat else ("ours" if num_envs == 1 else f"ours-b{num_envs}")
     r.advance = lambda n: trainer.run(trainer.env_steps + n)
     r.counters = lambda: (trainer.env_steps, trainer.updates)
+    r.update_cost = lambda: update_cost(trainer)
     r.settings = {
         "num_envs": num_envs,
         "hidden": list(h),
@@ -121,6 +126,71 @@ def ours_runner(args, num_envs: int, flat: bool = False) -> Runner:
         ),
     }
     return r
+
+
+def update_cost(trainer) -> dict:
+    """XLA's cost analysis of one learner update of ``trainer`` on a batch from its replay: the
+    work per update, independent of the machine's speed and load."""
+    import equinox as eqx
+
+    from behavior_priors.agents import svg0
+
+    agent = trainer.config.agent
+    batch = trainer.replay.sample(trainer.config.batch_size)
+    arrays, static = eqx.partition(trainer.state, eqx.is_array)
+
+    def step(arrays, batch):
+        state, metrics = svg0.update(agent, eqx.combine(arrays, static), batch)
+        return eqx.filter(state, eqx.is_array), metrics
+
+    cost = jax.jit(step).lower(arrays, batch).compile().cost_analysis()
+    cost = cost[0] if isinstance(cost, list) else cost
+    return {
+        "gflop": cost["flops"] / 1e9,
+        "transcendentals_m": cost.get("transcendentals", 0.0) / 1e6,
+        "bytes_accessed_mb": cost.get("bytes accessed", 0.0) / 1e6,
+    }
+
+
+def sbx_update_cost(model) -> dict:
+    """XLA's cost analysis of one sbx SAC update (its jitted ``_train`` with one gradient step)
+    on a batch from its replay buffer. Reads sbx internals: empty if they have changed."""
+    try:
+        from sbx.common.type_aliases import ReplayBufferSamplesNp
+
+        d = model.replay_buffer.sample(model.batch_size, env=model._vec_normalize_env)
+        data = ReplayBufferSamplesNp(
+            d.observations.numpy(),
+            d.actions.numpy(),
+            d.next_observations.numpy(),
+            d.dones.numpy().flatten(),
+            d.rewards.numpy().flatten(),
+            np.full((model.batch_size,), model.gamma, np.float32),
+        )
+        train = type(model).__dict__["_train"].__func__  # the jitted function under classmethod
+        lowered = train.lower(
+            type(model),
+            model.tau,
+            model.target_entropy,
+            1,
+            data,
+            model.policy_delay,
+            0,
+            model.policy.qf_state,
+            model.policy.actor_state,
+            model.ent_coef_state,
+            model.key,
+        )
+        cost = lowered.compile().cost_analysis()
+    except Exception as e:  # another sbx version
+        print(f"sbx: no cost analysis ({type(e).__name__}: {e})")
+        return {}
+    cost = cost[0] if isinstance(cost, list) else cost
+    return {
+        "gflop": cost["flops"] / 1e9,
+        "transcendentals_m": cost.get("transcendentals", 0.0) / 1e6,
+        "bytes_accessed_mb": cost.get("bytes accessed", 0.0) / 1e6,
+    }
 
 
 def sac_runner(args, lib: str) -> Runner:
@@ -158,6 +228,8 @@ def sac_runner(args, lib: str) -> Runner:
 
     r = Runner()
     r.name = lib
+    if lib == "sbx":
+        r.update_cost = lambda: sbx_update_cost(model)
     r.advance = advance
     r.counters = lambda: (model.num_timesteps, model._n_updates)
     r.settings = {
@@ -223,6 +295,8 @@ def measure(args) -> dict:
             "mean_updates_per_s": updates / seconds,
             "chunks": cs,
         }
+        if runners[lib].update_cost is not None:
+            rows[lib]["update_cost"] = runners[lib].update_cost()
     return rows
 
 
@@ -349,6 +423,13 @@ def main() -> None:
             f"{lib:10s} {row['env_steps_per_s']:12.1f} {row['updates_per_s']:10.1f} "
             f"{row['mean_env_steps_per_s']:13.1f}"
         )
+    for lib, row in rows.items():
+        if row.get("update_cost"):
+            cost = row["update_cost"]
+            print(
+                f"{lib:10s} {cost['gflop']:.3f} GFLOP, {cost['transcendentals_m']:.2f} M "
+                f"transcendentals, {cost['bytes_accessed_mb']:.0f} MB accessed per update (XLA)"
+            )
     ratios, mean_ratios = {}, {}
     for ours in ("ours", "ours-b8", "ours-flat"):
         for peer in ("sbx", "sb3"):
