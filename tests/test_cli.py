@@ -159,3 +159,25 @@ def test_eval_video_and_plot_of_a_trained_run(trained, capsys):
     assert (run_dir / "c.png").stat().st_size > 1000
     assert main(["plot", str(run_dir / "missing")]) == 2
     assert main(["eval", str(run_dir / "missing")]) == 2
+
+
+def test_demo_writes_its_results_with_a_final_evaluation_and_its_interval(tmp_path, capsys):
+    """`make demo` runs this command; here with a short run. The final verdict comes from its own
+    deterministic evaluation (not the last 16-episode periodic one), with a Wilson interval."""
+    run_dir = tmp_path / "demo"
+    assert (
+        main(["demo", "--steps", "1600", "--final-episodes", "24", "--run-dir", str(run_dir)]) == 0
+    )
+    out = capsys.readouterr().out
+    summary = json.loads((run_dir / "demo.json").read_text())
+    assert summary["final_episodes"] == 24
+    low, high = summary["final_success_rate_95ci"]
+    assert 0.0 <= low <= summary["final_success_rate"] <= high <= 1.0
+    assert high - low > 0.05  # 24 episodes cannot pin a rate down
+    assert "eval/success_rate" in summary["last_periodic_eval"]
+    for name in ("curves.png", "policy.gif", "prior.gif", "metrics.jsonl"):
+        assert (run_dir / name).stat().st_size > 0, name
+    assert "95% interval" in out and str(run_dir / "curves.png") in out
+    assert main(["demo", "--final-episodes", "0", "--run-dir", str(tmp_path / "no")]) == 2
+    assert "--final-episodes must be >= 1" in capsys.readouterr().err
+    assert not (tmp_path / "no").exists()

@@ -415,12 +415,15 @@ def _cmd_reproduce(args: argparse.Namespace) -> int:
 def _cmd_demo(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from behavior_priors.training.evaluation import random_action_stats
+    from behavior_priors.training.episodes import wilson_interval
+    from behavior_priors.training.evaluation import random_action_stats, run_episodes
     from behavior_priors.training.plotting import plot_runs
     from behavior_priors.training.presets import get_preset
     from behavior_priors.training.run import load, train
     from behavior_priors.training.video import record, write_video
 
+    if args.final_episodes < 1:
+        raise UsageError(f"--final-episodes must be >= 1, got {args.final_episodes}")
     config = get_preset("demo")
     if args.steps:
         config = config.replace(total_env_steps=args.steps)
@@ -458,24 +461,31 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         renderer="schematic",
     )
     prior_video = write_video(frames, run_dir / "prior.gif")
-    rand = random_action_stats(
-        _load_env(run, 8, seed=3), config.eval_episodes, np.random.default_rng(3)
+    # The periodic evaluations (16 episodes) are a curve; the final verdict gets more episodes
+    # and an interval: a success rate from 16 episodes is +-0.25.
+    n = args.final_episodes
+    final = run_episodes(
+        run.state.networks.policy, _load_env(run, 8, seed=4), run.config.agent, n, seed=4
     )
-    final = result.final_eval
+    rand = random_action_stats(_load_env(run, 8, seed=3), n, np.random.default_rng(3))
+    low, high = wilson_interval(sum(final.successes), len(final))
     summary = {
         "env_steps": result.env_steps,
         "minutes": round(minutes, 1),
-        "final_success_rate": final.get("eval/success_rate"),
-        "final_return": final.get("eval/episode_return"),
+        "final_episodes": len(final),
+        "final_success_rate": final.summary()["success_rate"],
+        "final_success_rate_95ci": [low, high],
+        "final_return": final.summary()["episode_return"],
+        "last_periodic_eval": result.final_eval,
         "random_success_rate": rand["success_rate"],
         "random_return": rand["episode_return"],
     }
     (run_dir / "demo.json").write_text(json.dumps(summary, indent=2))
     print(f"\ntrained {result.env_steps:,d} env steps in {minutes:.1f} min")
     print(
-        f"final success rate {summary['final_success_rate']:.0%} (return "
-        f"{summary['final_return']:.1f}); uniformly random actions: "
-        f"{rand['success_rate']:.0%} (return {rand['episode_return']:.1f})"
+        f"final success rate {summary['final_success_rate']:.0%} (95% interval {low:.0%}-"
+        f"{high:.0%}, {len(final)} episodes; return {summary['final_return']:.1f}); uniformly "
+        f"random actions: {rand['success_rate']:.0%} (return {rand['episode_return']:.1f})"
     )
     print(f"learning curves: {curves}")
     print(f"policy video ({used}): {video}")
@@ -533,6 +543,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("demo", help="train the default agent on the default task, show results")
     p.add_argument("--run-dir", type=Path)
     p.add_argument("--steps", type=int, help="env steps (default: the demo preset's)")
+    p.add_argument(
+        "--final-episodes",
+        type=int,
+        default=100,
+        help="deterministic episodes of the final evaluation (and of random actions)",
+    )
     p.set_defaults(func=_cmd_demo)
     p = sub.add_parser(
         "reproduce",

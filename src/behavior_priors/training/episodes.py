@@ -38,6 +38,19 @@ class EpisodeStats:
         }
 
 
+def wilson_interval(successes: int, trials: int, z: float = 1.96) -> tuple[float, float]:
+    """Wilson score interval of a success probability from ``successes`` out of ``trials``
+    (95% for the default ``z``). Unlike the normal approximation it stays inside [0, 1] and is
+    not empty at 0 or ``trials`` successes, which is where small evaluations often land."""
+    if trials <= 0 or not 0 <= successes <= trials:
+        raise ValueError(f"need 0 <= successes <= trials and trials > 0, got {successes}/{trials}")
+    p = successes / trials
+    denom = 1.0 + z * z / trials
+    centre = (p + z * z / (2 * trials)) / denom
+    half = z * np.sqrt(p * (1 - p) / trials + z * z / (4 * trials * trials)) / denom
+    return float(max(0.0, centre - half)), float(min(1.0, centre + half))
+
+
 class EpisodeTracker:
     """Accumulates rewards of B copies and reports episodes as they end (at LAST steps)."""
 
