@@ -469,13 +469,14 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     )
     rand = random_action_stats(_load_env(run, 8, seed=3), n, np.random.default_rng(3))
     low, high = wilson_interval(sum(final.successes), len(final))
+    stats = final.summary()
     summary = {
         "env_steps": result.env_steps,
         "minutes": round(minutes, 1),
         "final_episodes": len(final),
-        "final_success_rate": final.summary()["success_rate"],
+        "final_success_rate": stats["success_rate"],
         "final_success_rate_95ci": [low, high],
-        "final_return": final.summary()["episode_return"],
+        "final_return": stats["episode_return"],
         "last_periodic_eval": result.final_eval,
         "random_success_rate": rand["success_rate"],
         "random_return": rand["episode_return"],

@@ -116,18 +116,22 @@ class MultiSeedTrainer:
 
     # -- one lockstep iteration --------------------------------------------------------------
     def env_step(self) -> None:
-        keys = []
-        for t in self.trainers:
-            t.act_key, sub = jax.random.split(t.act_key)
-            keys.append(sub)
+        # Each seed's key is split inside the vmapped actor, as Trainer's actor does: one
+        # dispatch for all seeds instead of a split per seed and a stack.
+        keys = np.stack([np.asarray(t.act_key) for t in self.trainers])
         policy = self.stacked.networks.policy
         obs = _np_stack([t.ts.observation for t in self.trainers])
         first = np.stack([t.ts.first() for t in self.trainers])
-        action, extras, self.actor_state = self._act(
-            policy, obs, first, self.actor_state, jnp.stack(keys)
+        action, extras, self.actor_state, keys = self._act(
+            policy, obs, first, self.actor_state, keys
         )
-        action, extras = np.asarray(action), jax.tree.map(np.asarray, extras)
+        action, extras, keys = (
+            np.asarray(action),
+            jax.tree.map(np.asarray, extras),
+            np.asarray(keys),
+        )
         for i, t in enumerate(self.trainers):
+            t.act_key = keys[i]
             ended = t.take_action(action[i], _index(extras, i))
             t.recent_window.extend(zip(ended.returns, ended.successes, strict=True))
 
@@ -212,7 +216,10 @@ class MultiSeedTrainer:
 
 def _vmapped_actor(agent: svg0.SVG0Config, static_policy: Any):
     def act(policy, obs, first, state, key):
-        return svg0.select_action(eqx.combine(policy, static_policy), obs, first, state, key, agent)
+        key, sub = jax.random.split(key)
+        policy = eqx.combine(policy, static_policy)
+        action, extras, state = svg0.select_action(policy, obs, first, state, sub, agent)
+        return action, extras, state, key
 
     return jax.jit(jax.vmap(act))
 
