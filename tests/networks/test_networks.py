@@ -1,5 +1,6 @@
 """Networks: observation selection, shapes over leading axes, heads and priors."""
 
+import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -103,16 +104,35 @@ def test_a_precomputed_top_gives_what_the_policy_computes_itself(hierarchical):
     np.testing.assert_allclose(lp_given, pi.log_prob(later, own.action[0], own.latent[0]), 1e-5)
 
 
-def test_sample_entropy_is_the_joint_entropy():
-    """The entropy the losses take from a policy sample equals, in expectation, the joint
-    entropy -E[log pi(z, a)] estimated by brute-force Monte Carlo; exact for flat policies."""
+def test_sample_entropy_is_the_low_level_entropy_and_bounds_the_marginal_from_below():
+    """The entropy the losses take from a policy sample is E_z H(pi^L(.|z, x)): equal to
+    -E[log pi^L(a|z)] by brute-force Monte Carlo, and below the marginal entropy H(a|x) =
+    -E log int pi^H(z) pi^L(a|z) dz (estimated with an inner average over z), as a lower bound
+    must be; it leaves out H(z), which does not change behaviour. Exact for flat policies."""
     pi = HierarchicalPolicy(["task/", "proprio/"], ["proprio/"], SHAPES, 2, 4, (16, 8), KEY)
+    # A latent that matters: large weights from z to the low level's mean, narrow components.
+    pi = eqx.tree_at(
+        lambda p: (p.low.torso.layers[0].weight, p.low.head.loc.weight),
+        pi,
+        replace_fn=lambda w: w * 30.0,
+    )
+    pi = eqx.tree_at(lambda p: p.low.head.scale.bias, pi, replace_fn=lambda b: b - 10.0)
     obs = _obs((3,))
     s = pi.sample(obs, jax.random.PRNGKey(2), num_samples=20_000)
-    monte_carlo = -jnp.mean(pi.log_prob(obs, s.action, s.latent), axis=0)
-    np.testing.assert_allclose(sample_entropy(s), monte_carlo, atol=0.05)
+    low_mc = -jnp.mean(pi.low(obs, s.latent).log_prob(s.action), axis=0)
+    np.testing.assert_allclose(sample_entropy(s), low_mc, atol=0.05)
     np.testing.assert_allclose(
         sample_entropy(s), pi.entropy(obs, jax.random.PRNGKey(3), 20_000), atol=0.02
+    )
+    # The marginal: log pi(a|x) ~ log mean_j pi^L(a|z_j), z_j ~ pi^H, over 2000 outer actions.
+    outer = s.action[:2000]
+    z_inner = pi.high(obs).sample(jax.random.PRNGKey(5), (2000,))  # [J, 3, Dz]
+    low_inner = pi.low(obs, z_inner)  # [J, 3, Da]
+    log_p = jax.vmap(lambda a: jax.nn.logsumexp(low_inner.log_prob(a[None]), axis=0))(outer)
+    marginal = -jnp.mean(log_p - jnp.log(2000.0), axis=0)
+    assert np.all(np.asarray(marginal) > np.asarray(sample_entropy(s)) + 0.2), (
+        marginal,
+        sample_entropy(s),
     )
     flat = FlatPolicy(["proprio/"], SHAPES, 2, (8,), KEY)
     one = flat.sample(obs, jax.random.PRNGKey(4), 1)

@@ -68,8 +68,12 @@ class FlatActing(eqx.Module):
     defines ``__call__(obs) -> distribution`` and the fields ``discrete`` and ``latent_size``
     (:class:`FlatPolicy`, and Distral's :class:`~behavior_priors.networks.DistralPolicy`)."""
 
-    def top(self, obs: Mapping[str, Array]) -> DiagGaussian | Categorical:
-        """The distribution that depends on ``obs`` alone: here pi(.|x) itself, ``[...]``."""
+    def top(
+        self, obs: Mapping[str, Array], prev_latent: Array | None = None
+    ) -> DiagGaussian | Categorical:
+        """The distribution that depends on ``obs`` alone: here pi(.|x) itself, ``[...]``
+        (``prev_latent`` is ignored: a flat policy has no latent)."""
+        del prev_latent
         return self(obs)
 
     def sample(
@@ -79,9 +83,10 @@ class FlatActing(eqx.Module):
         num_samples: int,
         stop_latent_gradient: bool = False,
         top: DiagGaussian | Categorical | None = None,
+        prev_latent: Array | None = None,
     ) -> PolicySample:
         """S samples; ``top``: ``self.top(obs)`` when the caller has it already."""
-        del stop_latent_gradient  # no latent
+        del stop_latent_gradient, prev_latent  # no latent
         pi = self(obs) if top is None else top
         a = pi.sample(key, (num_samples,))
         return PolicySample(a, _empty_latent(a, self.discrete), None, pi)
@@ -93,13 +98,17 @@ class FlatActing(eqx.Module):
         latent: Array | None = None,
         latent_sampled: Array | None = None,
         top: DiagGaussian | Categorical | None = None,
+        prev_latent: Array | None = None,
     ) -> Array:
         """``log pi(a|x)``: ``[...]``; ``top`` as in :meth:`sample`."""
-        del latent, latent_sampled
+        del latent, latent_sampled, prev_latent
         return (self(obs) if top is None else top).log_prob(action)
 
-    def entropy(self, obs: Mapping[str, Array], key: Array, num_samples: int) -> Array:
-        del key, num_samples
+    def entropy(
+        self, obs: Mapping[str, Array], key: Array, num_samples: int, prev_latent=None
+    ) -> Array:
+        """``H(pi(.|x))``, exact: ``[...]``."""
+        del key, num_samples, prev_latent
         return self(obs).entropy()
 
 
@@ -129,16 +138,22 @@ class FlatPolicy(FlatActing):
 
 
 class HierarchicalPolicy(eqx.Module):
-    """``pi(a|x) = int pi^H(z | x[high_keys]) pi^L(a | z, x[low_keys]) dz``.
+    """``pi(a|x) = int pi^H(z | x[high_keys] [, z_{t-1}]) pi^L(a | z, x[low_keys]) dz``.
 
     The high level sees task information; the low level sees what it needs to act plus z, so z
     is how the task reaches the body. The low level may be shared with the prior.
+
+    With ``autoregressive=True`` the high level also reads the previous latent z_{t-1}
+    (``prev_latent``), so that it can follow an autoregressive high-level prior
+    N(a z_{t-1}, .): a pi^H blind to z_{t-1} could only match such a prior's marginal, never its
+    temporal correlation. The agent turns it on for the AR(1) and learned-AR priors.
     """
 
     high: GaussianNet
     low: GaussianNet | CategoricalNet
     latent_size: int = eqx.field(static=True)
     discrete: bool = eqx.field(static=True)
+    autoregressive: bool = eqx.field(static=True)
 
     def __init__(
         self,
@@ -151,23 +166,38 @@ class HierarchicalPolicy(eqx.Module):
         key: Array,
         min_scale: float = 0.1,
         discrete: bool = False,
+        autoregressive: bool = False,
     ):
         if latent_size <= 0:
             raise ValueError(f"latent_size must be positive, got {latent_size}")
         k1, k2 = jax.random.split(key)
         # The latent mean is not squashed: its scale is set by the KL to the high-level prior.
         self.high = GaussianNet(
-            high_keys, obs_shapes, latent_size, hidden, k1, min_scale=min_scale, tanh_mean=False
+            high_keys,
+            obs_shapes,
+            latent_size,
+            hidden,
+            k1,
+            extra_size=latent_size if autoregressive else 0,
+            min_scale=min_scale,
+            tanh_mean=False,
         )
         self.low = action_net(
             low_keys, obs_shapes, action_size, hidden, k2, min_scale, discrete, latent_size
         )
         self.latent_size = int(latent_size)
         self.discrete = bool(discrete)
+        self.autoregressive = bool(autoregressive)
 
-    def top(self, obs: Mapping[str, Array]) -> DiagGaussian:
-        """The distribution that depends on ``obs`` alone: pi^H(z|x), ``[..., Dz]``."""
-        return self.high(obs)
+    def top(self, obs: Mapping[str, Array], prev_latent: Array | None = None) -> DiagGaussian:
+        """The distribution that depends on the state alone: pi^H(z|x [, z_{t-1}]),
+        ``[..., Dz]``. ``prev_latent [..., Dz]`` (z_{t-1}, zeros at an episode's first step) is
+        read only by an autoregressive high level, which requires it."""
+        if not self.autoregressive:
+            return self.high(obs)
+        if prev_latent is None:
+            raise ValueError("this policy's high level is autoregressive and needs prev_latent")
+        return self.high(obs, prev_latent)
 
     def sample(
         self,
@@ -176,20 +206,22 @@ class HierarchicalPolicy(eqx.Module):
         num_samples: int,
         stop_latent_gradient: bool = False,
         top: DiagGaussian | None = None,
+        prev_latent: Array | None = None,
     ) -> PolicySample:
         """Sample z ~ pi^H then a ~ pi^L(.|z), both reparameterised (z only, when the actions
         are discrete).
 
-        ``stop_latent_gradient`` cuts the gradient path from the action back into z (and so
-        into the high level); the low level still learns from the action. ``top``:
-        ``self.top(obs)`` when the caller has it already (one high-level pass, not two).
+        ``stop_latent_gradient`` cuts the gradient path from the action back into z: the low
+        level is given a gradient-stopped copy of z (it still learns from the action), while
+        the returned ``latent`` keeps its path into the high level, so a critic Q(x, z, a) fed
+        with it still trains pi^H through dQ/dz. ``top``: ``self.top(obs, prev_latent)`` when
+        the caller has it already (one high-level pass, not two).
         """
         kz, ka = jax.random.split(key)
-        high = self.high(obs) if top is None else top
+        high = self.top(obs, prev_latent) if top is None else top
         z = high.sample(kz, (num_samples,))
-        z_in = jax.lax.stop_gradient(z) if stop_latent_gradient else z
-        low = self.low(obs, z_in)
-        return PolicySample(low.sample(ka), z_in, high, low)
+        low = self.low(obs, jax.lax.stop_gradient(z) if stop_latent_gradient else z)
+        return PolicySample(low.sample(ka), z, high, low)
 
     def log_prob(
         self,
@@ -198,6 +230,7 @@ class HierarchicalPolicy(eqx.Module):
         latent: Array,
         latent_sampled: Array | None = None,
         top: DiagGaussian | None = None,
+        prev_latent: Array | None = None,
     ) -> Array:
         """Joint ``log pi(z, a | x)``; only ``log pi^L(a|z,x)`` where z was held, not sampled.
 
@@ -205,17 +238,28 @@ class HierarchicalPolicy(eqx.Module):
         ``latent_sampled [...]`` -> ``[...]``; ``top`` as in :meth:`sample`.
         """
         log_low = self.low(obs, latent).log_prob(action)
-        log_high = (self.high(obs) if top is None else top).log_prob(latent)
+        log_high = (self.top(obs, prev_latent) if top is None else top).log_prob(latent)
         if latent_sampled is not None:
             log_high = log_high * latent_sampled
         return log_low + log_high
 
-    def entropy(self, obs: Mapping[str, Array], key: Array, num_samples: int) -> Array:
-        """Joint entropy ``H(z) + E_z H(a|z)`` of (z, a), ``[...]`` (the marginal entropy of a
-        is intractable; the joint is what the behaviour log-probabilities measure)."""
-        high = self.high(obs)
-        z = high.sample(key, (num_samples,))
-        return high.entropy() + jnp.mean(self.low(obs, z).entropy(), axis=0)
+    def entropy(
+        self,
+        obs: Mapping[str, Array],
+        key: Array,
+        num_samples: int,
+        prev_latent: Array | None = None,
+    ) -> Array:
+        """``E_{z~pi^H} H(pi^L(.|z, x))`` from ``num_samples`` samples of z, ``[...]``.
+
+        This is the entropy the agent regularises: it is a lower bound on the marginal H(a|x)
+        (conditioning cannot increase entropy) and depends only on what acts. The differential
+        entropy of z is left out on purpose: it is unbounded (any invertible rescaling of z that
+        the low level undoes leaves behaviour unchanged and adds log|det|), so a bonus on it only
+        inflates the latent's scale.
+        """
+        z = self.top(obs, prev_latent).sample(key, (num_samples,))
+        return jnp.mean(self.low(obs, z).entropy(), axis=0)
 
 
 Policy = FlatPolicy | HierarchicalPolicy
@@ -223,7 +267,7 @@ Policy = FlatPolicy | HierarchicalPolicy
 
 def sample_entropy(sample: PolicySample) -> Array:
     """The entropy :meth:`HierarchicalPolicy.entropy` (or :meth:`FlatPolicy.entropy`) estimates,
-    from the distributions a :class:`PolicySample` already holds: ``H(z) + mean_s H(a|z_s)``
+    from the distributions a :class:`PolicySample` already holds: ``mean_s H(pi^L(.|z_s))``
     over its S latent samples (exact for flat policies), ``[...]``.
 
     The losses use it instead of a second low-level pass over fresh z samples: the same unbiased
@@ -231,4 +275,4 @@ def sample_entropy(sample: PolicySample) -> Array:
     """
     if sample.high is None:
         return sample.low.entropy()
-    return sample.high.entropy() + jnp.mean(sample.low.entropy(), axis=0)
+    return jnp.mean(sample.low.entropy(), axis=0)

@@ -19,7 +19,9 @@ VARIANTS = {
     "hier-normal": dict(high_prior="normal"),
     "hier-ar1": dict(high_prior="ar1"),
     "hier-learned-ar": dict(high_prior="learned_ar", critic_uses_latent=True),
-    "hier-stop-grad": dict(stop_q_grad_into_latent=True, latent_hold_steps=3),
+    "hier-stop-grad": dict(
+        stop_q_grad_into_latent=True, critic_uses_latent=True, latent_hold_steps=3
+    ),
 }
 
 

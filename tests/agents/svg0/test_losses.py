@@ -179,17 +179,43 @@ def test_shared_low_level_is_one_set_of_parameters():
     assert float(metrics["kl/low"]) == 0.0
 
 
-@pytest.mark.parametrize("stop", [True, False])
-def test_stopping_q_gradient_into_the_latent_is_real(stop):
-    # With no KL and no entropy the policy loss is the Q term alone; the high level then gets a
-    # gradient only through z, which the option cuts.
-    config = small_config(stop_q_grad_into_latent=stop, kl_cost=0.0, entropy_cost=0.0)
-    nets = _state(config).networks
-    grads = eqx.filter_grad(
-        lambda p: policy_loss(p, nets.critic, nets.prior, random_batch(config), KEY, config)[0]
-    )(nets.policy)
-    assert _nonzero(grads.low)
-    assert _nonzero(grads.high) != stop
+def _blind_to_latent(critic, latent_size):
+    """The critic with the first-layer weights of the z inputs zeroed: Q(x, z, a) = Q(x, a).
+    Its inputs are [x, z, a]."""
+    w = critic.torso.layers[0].weight
+    cols = slice(w.shape[1] - ACTION_SIZE - latent_size, w.shape[1] - ACTION_SIZE)
+    return eqx.tree_at(lambda c: c.torso.layers[0].weight, critic, w.at[:, cols].set(0.0))
+
+
+def test_stopping_q_gradient_into_the_latent_keeps_the_critics_path_into_the_high_level():
+    """``stop_q_grad_into_latent`` gives the low level a gradient-stopped z; the critic Q(x, z, a)
+    still sees the live z, so pi^H (the only level that sees the task) keeps learning through
+    dQ/dz. Checked three ways with KL and entropy off (the policy loss is the Q term alone):
+    pi^H gets a gradient; it gets none once the critic ignores z (the path through the action is
+    really cut), while without the option it still does (through the action); and pi^L's
+    gradient is the same with and without the option (it acts on the same z values)."""
+    kwargs = dict(critic_uses_latent=True, kl_cost=0.0, entropy_cost=0.0)
+    stop, live = small_config(stop_q_grad_into_latent=True, **kwargs), small_config(**kwargs)
+    nets = _state(stop).networks
+    batch = random_batch(stop)
+
+    def grads(config, critic):
+        return eqx.filter_grad(lambda p: policy_loss(p, critic, nets.prior, batch, KEY, config)[0])(
+            nets.policy
+        )
+
+    g_stop, g_live = grads(stop, nets.critic), grads(live, nets.critic)
+    assert _nonzero(g_stop.high) and _nonzero(g_stop.low)
+    for a, b in zip(_leaves(g_stop.low), _leaves(g_live.low), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-8)
+    blind = _blind_to_latent(nets.critic, stop.latent_dim)
+    assert not _nonzero(grads(stop, blind).high)
+    assert _nonzero(grads(live, blind).high)
+
+
+def test_stopping_q_gradient_needs_a_critic_that_sees_the_latent():
+    with pytest.raises(ValueError, match="critic_uses_latent"):
+        small_config(stop_q_grad_into_latent=True)
 
 
 def test_logged_kl_equals_the_ops_value():

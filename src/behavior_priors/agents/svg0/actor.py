@@ -82,7 +82,7 @@ def select_action(
         return a, extras, state
 
     prev, held, resample = _latent_schedule(first, state, config.latent_hold_steps)
-    high = policy.high(obs)
+    high = policy.top(obs, prev)  # reads z_{t-1} only when pi^H is autoregressive
     z_new = high.mode() if evaluation else high.sample(k_z)
     z = jnp.where(resample[:, None], z_new, prev)
     low = policy.low(obs, z)

@@ -71,6 +71,9 @@ class SVG0Config:
     retrace_lambda: float = 1.0
     kl_cost: float = 0.01  # alpha
     entropy_cost: float = 1e-3  # alpha_H
+    # Whether alpha_H H(pi') also enters the bootstrap value V (soft, SAC-style), or only the
+    # policy loss (as in the authors' public agent). See docs/training.md for the measurement.
+    entropy_in_value: bool = True
     num_action_samples: int = 10  # S for the bootstrap value V(x)
     num_policy_samples: int = 1  # reparameterised samples per state in the SVG(0) loss
     num_kl_samples: int = 1  # z samples for the low-level term of the KL bound
@@ -112,6 +115,12 @@ class SVG0Config:
             problems.append("critic_uses_latent needs a hierarchical policy")
         if self.stop_q_grad_into_latent and self.policy != "hierarchical":
             problems.append("stop_q_grad_into_latent needs a hierarchical policy")
+        elif self.stop_q_grad_into_latent and not self.critic_uses_latent:
+            problems.append(
+                "stop_q_grad_into_latent needs critic_uses_latent=True: with the gradient "
+                "through the action into z cut, only a critic Q(x, z, a) can still train pi^H, "
+                "the level that sees the task"
+            )
         if self.latent_dim <= 0:
             problems.append(f"latent_dim must be positive, got {self.latent_dim}")
         if self.latent_hold_steps < 1:
@@ -161,6 +170,16 @@ class SVG0Config:
                     "'policy.low')"
                 )
         return problems
+
+    @property
+    def autoregressive_high_level(self) -> bool:
+        """Whether pi^H reads z_{t-1}: it must, to follow an autoregressive high-level prior
+        (AR(1) or learned AR), whose mean depends on z_{t-1}."""
+        return (
+            self.policy == "hierarchical"
+            and self.prior == "hierarchical"
+            and self.high_prior in ("ar1", "learned_ar")
+        )
 
     @property
     def latent_size(self) -> int:

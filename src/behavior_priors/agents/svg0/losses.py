@@ -64,12 +64,12 @@ def policy_prior_kl(
       first: ``[...]`` bool, first step of an episode.
       key: PRNG key for the z samples of the low-level term (separate low level only).
       num_samples: number of z samples for that term.
-      top: ``policy.top(obs)`` (pi, or pi^H) when the caller has it already.
+      top: ``policy.top(obs, prev_latent)`` (pi, or pi^H) when the caller has it already.
 
     Returns:
       ``HierarchicalKL(high, low, total)``, each ``[...]``.
     """
-    top = policy.top(obs) if top is None else top
+    top = policy.top(obs, prev_latent) if top is None else top
     if isinstance(policy, DistralPolicy):  # pi0 is part of the policy: KL(pi_i || pi0)
         kl = top.kl(policy.prior(obs))
         return HierarchicalKL(jnp.zeros_like(kl), kl, kl)
@@ -141,7 +141,7 @@ def critic_loss(
     # used), Q and the log-ratios at t < T (the last step only bootstraps). The target policy's
     # observation-only part (pi', or pi'^H) is computed once over the window and shared.
     obs_next, obs_now = _steps(obs, slice(1, None)), _steps(obs, slice(None, T))
-    top = policy_t.top(obs)  # [B, T+1]
+    top = policy_t.top(obs, batch.prev_latent)  # [B, T+1]
 
     # Regularised value of the states the targets bootstrap from, from the target networks.
     top_next = _steps(top, slice(1, None))
@@ -158,7 +158,7 @@ def critic_loss(
         top=top_next,
     )
     value = jnp.mean(q_samples, axis=0) - config.kl_cost * kl.total  # [B, T]
-    if config.entropy_cost:
+    if config.entropy_cost and config.entropy_in_value:
         value = value + config.entropy_cost * sample_entropy(sample)
 
     action, latent = batch.action[:, :T], batch.latent[:, :T]
@@ -210,12 +210,16 @@ def policy_loss(
     """
     obs = batch.observation
     first, _ = _batch_views(batch)
-    k_a, k_kl, k_h = jax.random.split(key, 3)
+    k_a, k_kl = jax.random.split(key)
     critic = jax.lax.stop_gradient(critic)
     prior = jax.lax.stop_gradient(prior)
 
     sample = policy.sample(
-        obs, k_a, config.num_policy_samples, stop_latent_gradient=config.stop_q_grad_into_latent
+        obs,
+        k_a,
+        config.num_policy_samples,
+        stop_latent_gradient=config.stop_q_grad_into_latent,
+        prev_latent=batch.prev_latent,
     )
     q = jnp.mean(expected_q(critic, obs, sample), axis=0)  # [B, T+1]
     kl = policy_prior_kl(
@@ -228,11 +232,7 @@ def policy_loss(
         config.num_kl_samples,
         top=sample.low if sample.high is None else sample.high,  # pi or pi^H, already computed
     )
-    if sample.high is not None and config.stop_q_grad_into_latent:
-        # The sample's z carries no gradient here; the entropy's must reach the high level.
-        entropy = policy.entropy(obs, k_h, config.num_kl_samples)
-    else:
-        entropy = sample_entropy(sample)
+    entropy = sample_entropy(sample)  # E_z H(pi^L(.|z)) for a hierarchical policy
     loss = jnp.mean(-q + config.kl_cost * kl.total - config.entropy_cost * entropy)
     metrics = {
         "losses/policy": loss,

@@ -88,6 +88,7 @@ def make_networks(
             kp,
             c.min_scale,
             discrete,
+            autoregressive=c.autoregressive_high_level,
         )
 
     prior: Prior | None
@@ -115,7 +116,7 @@ def make_networks(
                 c.low_keys,
                 obs_shapes,
                 action_size,
-                c.policy_hidden,
+                c.prior_hidden,
                 kl,
                 c.min_scale,
                 discrete,
