@@ -38,36 +38,68 @@ def test_flat_actor_log_prob_matches_policy():
     np.testing.assert_allclose(a_eval, policy(obs).loc, rtol=1e-6)
 
 
-def test_hierarchical_actor_holds_latent_for_k_steps_and_resets_at_episode_start():
-    k = 3
-    config = small_config(latent_hold_steps=k)
-    policy = init(config, SHAPES, ACTION_SIZE, jax.random.PRNGKey(0)).networks.policy
-    state = initial_actor_state(config, B)
-    step = jax.jit(lambda o, f, s, key: select_action(policy, o, f, s, key, config))
-    latents, sampled, prevs = [], [], []
+def _first_schedule():
     first = np.zeros((7, B), bool)
     first[0] = True
     first[4, :2] = True  # copies 0 and 1 start a new episode at step 4
+    return first
+
+
+def test_the_policy_resamples_its_latent_every_step_whatever_the_hold():
+    """The learner's critic, traces and KL assume z ~ pi^H at every step, so the training actor
+    resamples every step even with ``latent_hold_steps = 3``: every step's behaviour
+    log-probability is the joint log pi^H(z|x) + log pi^L(a|z,x), and z_{t-1} is the previous
+    step's z (0 at an episode start)."""
+    config = small_config(latent_hold_steps=3)
+    policy = init(config, SHAPES, ACTION_SIZE, jax.random.PRNGKey(0)).networks.policy
+    state = initial_actor_state(config, B)
+    step = jax.jit(lambda o, f, s, key: select_action(policy, o, f, s, key, config))
+    first = _first_schedule()
+    latents, prevs = [], []
     for t in range(7):
         obs = _obs(t)
         a, extras, state = step(obs, jnp.asarray(first[t]), state, jax.random.PRNGKey(t))
         latents.append(np.asarray(extras.latent))
-        sampled.append(np.asarray(extras.latent_sampled))
         prevs.append(np.asarray(extras.prev_latent))
-        # The behaviour log-prob is the joint on resampling steps, the low level alone otherwise.
-        low = policy.low(obs, extras.latent).log_prob(a)
-        high = policy.high(obs).log_prob(extras.latent)
-        np.testing.assert_allclose(
-            extras.behaviour_log_prob, low + extras.latent_sampled * high, rtol=1e-5
+        joint = policy.low(obs, extras.latent).log_prob(a) + policy.high(obs).log_prob(
+            extras.latent
         )
-    sampled = np.array(sampled)
-    np.testing.assert_array_equal(sampled[:, 2:], [[1], [0], [0], [1], [0], [0], [1]] * np.ones(4))
-    np.testing.assert_array_equal(sampled[:, :2], [[1], [0], [0], [1], [1], [0], [0]] * np.ones(2))
-    np.testing.assert_array_equal(latents[1], latents[0])  # held
+        np.testing.assert_allclose(extras.behaviour_log_prob, joint, rtol=1e-5)
+        np.testing.assert_array_equal(extras.latent_sampled, 1.0)
+        if t:
+            assert not np.any(np.isclose(latents[t], latents[t - 1]).all(axis=-1))
+    np.testing.assert_array_equal(prevs[0], 0.0)
+    np.testing.assert_array_equal(prevs[4][:2], 0.0)  # new episodes
+    np.testing.assert_array_equal(prevs[4][2:], latents[3][2:])
     np.testing.assert_array_equal(prevs[1], latents[0])
-    np.testing.assert_array_equal(prevs[0], 0.0)  # no previous latent at an episode start
-    np.testing.assert_array_equal(prevs[4][:2], 0.0)
-    assert not np.allclose(latents[3], latents[2])
+
+
+def test_the_prior_acting_alone_holds_its_latent_for_k_steps_and_restarts_at_episode_start():
+    """The hand-built schedule of ``latent_hold_steps = 3`` with copies 0 and 1 restarting at
+    step 4: z is drawn at steps 0, 3, 6 (copies 2-5) and 0, 3, 4 (copies 0-1), held between."""
+    from behavior_priors.agents.svg0 import select_prior_action
+    from behavior_priors.agents.svg0.networks import make_networks
+
+    config = small_config(latent_hold_steps=3, high_prior="normal")
+    nets = make_networks(config, SHAPES, ACTION_SIZE, jax.random.PRNGKey(0))
+    state = initial_actor_state(config, B)
+    step = jax.jit(lambda o, f, s, key: select_prior_action(nets, o, f, s, key, config))
+    first = _first_schedule()
+    latents = []
+    for t in range(7):
+        _, state = step(_obs(t), jnp.asarray(first[t]), state, jax.random.PRNGKey(t))
+        latents.append(np.asarray(state.latent))
+    new = np.array(
+        [
+            [not np.array_equal(latents[t][b], latents[t - 1][b]) for b in range(B)]
+            for t in range(1, 7)
+        ]
+    )
+    want = np.array([[0], [0], [1], [0], [0], [1]]) * np.ones((6, B), bool)
+    want[3, :2] = True  # restart at step 4 ...
+    want[2, :2] = True  # ... after the resample at step 3
+    want[5, :2] = False  # held from 4: next draw at 7
+    np.testing.assert_array_equal(new, want)
 
 
 def test_evaluation_mode_is_deterministic():

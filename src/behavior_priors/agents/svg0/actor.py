@@ -1,8 +1,15 @@
 """Acting: batched action selection returning what the replay needs.
 
 Pure functions of (policy, observations, actor state, key). The actor state carries, per env
-copy, the current latent z (held for ``latent_hold_steps`` steps before resampling) and a step
-counter; both restart at the first step of an episode.
+copy, the current latent z and a step counter; both restart at the first step of an episode.
+
+Latent holding (``latent_hold_steps = k > 1``) applies to the prior acting alone
+(:func:`select_prior_action`: ``eval --prior``, ``video --prior``), where it turns each of the
+prior's latents into a k-step option. The policy (:func:`select_action`, for training and
+evaluation) resamples z at every step, whatever k: that is the policy the learner's critic,
+Retrace ratios and per-step KL are derived for. Training on held latents would need the hold
+phase as part of the state (a critic Q(x, z, phase, a), a KL charged only at resampling steps);
+until the agent has that, holding there would make the critic estimate neither policy.
 """
 
 from __future__ import annotations
@@ -62,7 +69,7 @@ def select_action(
       first: ``[B]`` bool, the copy starts a new episode at this step.
       state: :class:`ActorState` from the previous step.
       key: PRNG key.
-      config: the agent config (latent hold).
+      config: the agent config.
       evaluation: act with the means (z = mean of pi^H, a = mean of pi^L) instead of sampling.
 
     Returns:
@@ -81,14 +88,14 @@ def select_action(
         extras = ActorExtras(pi.log_prob(a), empty, empty, jnp.ones((B,), jnp.float32))
         return a, extras, state
 
-    prev, held, resample = _latent_schedule(first, state, config.latent_hold_steps)
+    # z is resampled at every step (see the module docstring on holding).
+    prev, held, _ = _latent_schedule(first, state, 1)
     high = policy.top(obs, prev)  # reads z_{t-1} only when pi^H is autoregressive
-    z_new = high.mode() if evaluation else high.sample(k_z)
-    z = jnp.where(resample[:, None], z_new, prev)
+    z = high.mode() if evaluation else high.sample(k_z)
     low = policy.low(obs, z)
     a = low.mode() if evaluation else low.sample(k_a)
-    log_prob = low.log_prob(a) + resample * high.log_prob(z)
-    extras = ActorExtras(log_prob, z, prev, resample.astype(jnp.float32))
+    log_prob = low.log_prob(a) + high.log_prob(z)
+    extras = ActorExtras(log_prob, z, prev, jnp.ones_like(log_prob))
     return a, extras, ActorState(z, held + 1)
 
 

@@ -52,7 +52,9 @@ class SVG0Config:
     high_prior: HighPriorKind = "learned"
     ar1_coefficient: float = 0.95
     latent_dim: int = 8
-    latent_hold_steps: int = 1  # z resampled every k steps by the actor
+    # The prior acting alone holds each z for k steps (a k-step option); the policy resamples
+    # every step (the learner assumes it). See behavior_priors.agents.svg0.actor.
+    latent_hold_steps: int = 1
     policy_keys: tuple[str, ...] = ("proprio/", "task/")  # flat policy
     high_keys: tuple[str, ...] = ("proprio/", "task/")  # pi^H
     low_keys: tuple[str, ...] = ("proprio/",)  # pi^L (and pi0^L)
