@@ -68,12 +68,18 @@ def test_discrete_critic_gathers_and_takes_exact_expectations():
     np.testing.assert_allclose(critic.expected(obs, probs), np.sum(probs * q, -1), rtol=1e-6)
 
 
-@pytest.mark.parametrize("lam", [0.0, 1.0])
-def test_flat_discrete_critic_loss_equals_the_discrete_retrace_op(lam):
+@pytest.mark.parametrize(("lam", "soft"), [(0.0, True), (1.0, True), (1.0, False)])
+def test_flat_discrete_critic_loss_equals_the_discrete_retrace_op(lam, soft):
     """The learner's Retrace targets with exact expectations over actions, rebuilt from the
-    discrete Retrace op, whose bootstrap value is ``sum_a pi Q - (alpha KL - alpha_H H)``."""
+    discrete Retrace op, whose bootstrap value is ``sum_a pi Q - (alpha KL - alpha_H H)`` (the
+    entropy only with ``entropy_in_value``)."""
     config = small_config(
-        policy="flat", prior="flat", kl_cost=0.3, entropy_cost=0.2, retrace_lambda=lam
+        policy="flat",
+        prior="flat",
+        kl_cost=0.3,
+        entropy_cost=0.2,
+        retrace_lambda=lam,
+        entropy_in_value=soft,
     )
     nets = make_networks(config, SHAPES, A, jax.random.PRNGKey(1), discrete=True)
     batch = discrete_batch(config)
@@ -82,7 +88,7 @@ def test_flat_discrete_critic_loss_equals_the_discrete_retrace_op(lam):
     obs, T = batch.observation, batch.reward.shape[1] - 1
     q = nets.critic.values(obs)  # [B, T+1, A]
     pi, pi0 = nets.policy(obs), nets.prior(obs)
-    reg = config.kl_cost * pi.kl(pi0) - config.entropy_cost * pi.entropy()
+    reg = config.kl_cost * pi.kl(pi0) - soft * config.entropy_cost * pi.entropy()
     last = np.asarray(batch.step_type == 2)
     want, count = 0.0, 0
     for b in range(q.shape[0]):

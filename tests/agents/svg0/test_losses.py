@@ -95,7 +95,9 @@ def test_critic_loss_equals_the_assembled_reference():
     and the ops' Retrace (tested against brute force in tests/ops)."""
     from behavior_priors.ops import retrace_targets
 
-    config = small_config(policy="flat", prior="flat", kl_cost=0.3, entropy_cost=0.2)
+    config = small_config(
+        policy="flat", prior="flat", kl_cost=0.3, entropy_cost=0.2, entropy_in_value=True
+    )
     nets = _state(config).networks
     nets = eqx.tree_at(lambda n: n.critic, nets, _ignore_action(nets.critic))
     target = _spread_policy(_state(config, seed=1).networks, scale=0.5)

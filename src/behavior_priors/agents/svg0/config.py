@@ -73,9 +73,10 @@ class SVG0Config:
     retrace_lambda: float = 1.0
     kl_cost: float = 0.01  # alpha
     entropy_cost: float = 1e-3  # alpha_H
-    # Whether alpha_H H(pi') also enters the bootstrap value V (soft, SAC-style), or only the
-    # policy loss (as in the authors' public agent). See docs/training.md for the measurement.
-    entropy_in_value: bool = True
+    # Whether alpha_H H(pi') also enters the bootstrap value V (the soft return, as in SAC), or
+    # only the policy loss (as in the authors' public agent). None: only for Distral, whose
+    # objective is the soft return; docs/agent.md has the measurement behind the choice.
+    entropy_in_value: bool | None = None
     num_action_samples: int = 10  # S for the bootstrap value V(x)
     num_policy_samples: int = 1  # reparameterised samples per state in the SVG(0) loss
     num_kl_samples: int = 1  # z samples for the low-level term of the KL bound
@@ -172,6 +173,14 @@ class SVG0Config:
                     "'policy.low')"
                 )
         return problems
+
+    @property
+    def soft_value(self) -> bool:
+        """Whether the bootstrap value includes the entropy bonus (``entropy_in_value``
+        resolved: by default only for Distral)."""
+        if self.entropy_in_value is None:
+            return self.policy == "distral"
+        return bool(self.entropy_in_value)
 
     @property
     def autoregressive_high_level(self) -> bool:

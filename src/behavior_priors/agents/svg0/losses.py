@@ -5,10 +5,13 @@ differentiates only that module), a :class:`~behavior_priors.agents.types.Sequen
 shape ``[B, T+1, ...]``, a PRNG key and the config, and returns ``(loss, metrics)``.
 
 * :func:`critic_loss`: 0.5 (Q_ret - Q)^2 towards Retrace targets built from target networks,
-  with the regularised bootstrap value ``V(x) = E_{a~pi'}[Q'(x,a)] - alpha KL(pi'||pi0') +
-  alpha_H H(pi')`` from S action samples.
+  with the regularised bootstrap value ``V(x) = E_{a~pi'}[Q'(x,a)] - alpha KL(pi'||pi0')``
+  from S action samples, plus ``alpha_H H(pi')`` when ``config.soft_value`` (Distral, or
+  ``entropy_in_value=True``).
 * :func:`policy_loss`: SVG(0): ``-Q(x, a_theta(x, eps)) + alpha KL(pi_theta || pi0') -
-  alpha_H H(pi_theta)`` through the reparameterised sample.
+  alpha_H H(pi_theta)`` through the reparameterised sample. For a hierarchical policy H is
+  E_z H(pi^L(.|z, x)), a lower bound on H(a|x) (the differential entropy of z is unbounded and
+  changes no behaviour).
 * :func:`prior_loss`: distillation ``KL(pi || pi0_phi)`` with the policy held fixed.
 
 With discrete actions (categorical policies, a critic with one output per action) every
@@ -158,7 +161,7 @@ def critic_loss(
         top=top_next,
     )
     value = jnp.mean(q_samples, axis=0) - config.kl_cost * kl.total  # [B, T]
-    if config.entropy_cost and config.entropy_in_value:
+    if config.entropy_cost and config.soft_value:
         value = value + config.entropy_cost * sample_entropy(sample)
 
     action, latent = batch.action[:, :T], batch.latent[:, :T]
