@@ -187,3 +187,22 @@ def test_critic_with_and_without_latent_broadcasts_samples():
     assert qz(obs, jnp.zeros((7, 5, 2)), jnp.zeros((7, 5, 3))).shape == (7, 5)
     with pytest.raises(ValueError, match="needs the latent"):
         qz(obs, jnp.zeros((5, 2)))
+
+
+def test_the_critic_sees_clipped_actions_but_passes_their_gradient_straight_through():
+    """Q(x, a) = Q(x, clip(a)) in value; d/da is the gradient at the clipped action, so an
+    action outside the box still gets the signal of the nearest action inside (the exact
+    gradient there is 0, which left saturated policies with no gradient at all)."""
+    from behavior_priors.networks import Critic
+
+    critic = Critic(["proprio/", "task/"], SHAPES, 2, (16,), KEY)
+    obs = _obs((3,))
+    outside = jnp.asarray([[1.7, -0.2], [-3.0, 2.5], [0.3, -1.4]])
+    inside = jnp.clip(outside, -1.0, 1.0)
+    np.testing.assert_allclose(critic(obs, outside), critic(obs, inside), rtol=1e-6)
+
+    def grad(a):
+        return jax.grad(lambda a: jnp.sum(critic(obs, a)))(a)
+
+    np.testing.assert_allclose(grad(outside), grad(inside), rtol=1e-5, atol=1e-7)
+    assert np.all(np.abs(np.asarray(grad(outside))) > 0)

@@ -19,12 +19,28 @@ from behavior_priors.networks.observations import (
 Array = jax.Array
 
 
+def clip_straight_through(action: Array) -> Array:
+    """``clip(action, -1, 1)`` in value, the identity in gradient, ``[..., Da]``.
+
+    The environment executes the action clipped to the normalised box, so Q(x, a) is
+    Q(x, clip(a)) (without the clip the critic extrapolates outside the box). The exact gradient
+    of that is zero outside the box: a policy whose samples leave it gets no signal back from
+    them, and once its tanh mean and its scale saturate at the bounds it gets none at all and
+    stops learning for good (the point-mass learning test stalled at random-level returns in 3
+    of 15 seeds, with a policy gradient norm of exactly 0). The straight-through gradient is the
+    critic's gradient at the clipped action, which points back into the box whenever Q improves
+    inwards.
+    """
+    return action + jax.lax.stop_gradient(jnp.clip(action, -1.0, 1.0) - action)
+
+
 class Critic(eqx.Module):
     """``Q(x[keys], [z,] a) -> [...]``; a LayerNormMLP torso and a linear output.
 
     ``obs`` entries are ``[..., *shape]``; ``action`` (and ``latent``) may carry extra leading
     sample axes ``[*S, ..., D]``, to which the observation features are broadcast. Actions are
-    clipped to the normalised box [-1, 1] first, as the environment does.
+    clipped to the normalised box [-1, 1] first, as the environment does, with a straight-through
+    gradient (:func:`clip_straight_through`).
     """
 
     torso: LayerNormMLP
@@ -54,9 +70,7 @@ class Critic(eqx.Module):
         self, obs: Mapping[str, Array], action: Array, latent: Array | None = None
     ) -> Array:
         x = concat_observations(obs, self.keys, dict(zip(self.keys, self.shapes, strict=True)))
-        # The environment executes the action clipped to the normalised box, so Q(x, a) is
-        # Q(x, clip(a)); without this the critic extrapolates outside the box.
-        parts = [jnp.clip(action, -1.0, 1.0)]
+        parts = [clip_straight_through(action)]
         if self.latent_size:
             if latent is None:
                 raise ValueError("this critic is Q(x, z, a) and needs the latent")
