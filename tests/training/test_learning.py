@@ -3,9 +3,16 @@
 The task is the point mass going to a single target with the shaped reward (5 s episodes,
 reward scale 1). The baseline is measured here, with uniformly random actions on the same
 task; the trained agent's best deterministic evaluation must beat it by a wide margin. Runs are
-seeded, so a pass is reproducible on a given machine; the margins leave room for the different
-floating-point paths of other CPUs (measured best returns: about 80-88 for the flat variants and
-20-88 for the hierarchical one, against 3 for random actions).
+seeded, so a pass is reproducible on a given machine; another CPU rounds floats differently,
+which acts like another seed, so the thresholds come from seeds 0-4 of each variant with a
+margin. Best evaluation return over seeds 0-4 (random actions: about 3):
+
+    no-prior     87.9  88.3  87.3  83.1  87.6
+    flat-prior   89.9  87.0  87.1  87.7  89.0
+    hier-shared  86.1  81.5  83.6  88.8  89.3
+
+Before the critic passed its gradient straight through the action clip, 4 of these 15 runs
+stalled at random-level returns (a saturated policy got exactly zero gradient).
 """
 
 import numpy as np
@@ -68,7 +75,8 @@ def test_agent_learns_to_beat_a_random_policy(variant, random_return):
     assert len(evals) == steps // 10_000
     assert all(np.isfinite(ln.get("losses/critic", 0.0)) for ln in result.history)
     assert random_return < 10.0  # the task is not solved by chance
-    assert max(evals) > random_return + 10.0, (variant, evals, random_return)
+    # Half the worst measured best (81.5), more than 10 times random.
+    assert max(evals) > 40.0, (variant, evals, random_return)
 
 
 # -- discrete actions: the grid world ------------------------------------------------------------
@@ -82,18 +90,43 @@ def grid_random_success():
     return random_action_stats(env, 64, np.random.default_rng(0))["success_rate"]
 
 
+GRID_SEEDS = (0, 1, 2)
+
+
 @pytest.mark.parametrize("method", GRID_METHODS)
 def test_discrete_agent_learns_the_two_room_grid_world(method, grid_random_success):
     """Each discrete-action variant (and Distral) from its preset reaches the 4 goals of the
-    two-room world far more often than uniformly random moves (measured: random 0.47 in 100
-    steps; the best evaluation of each method within 20k steps 0.8-1.0)."""
+    two-room world far more often than uniformly random moves (0.47 in 100 steps).
+
+    Three seeds train together (vmapped, ``MultiSeedTrainer``) and the mean over seeds of each
+    one's best evaluation within 20k steps must reach random + 0.2. One seed is not enough: a
+    seed of the hierarchical agent can stay stuck with a latent that ignores some goals (best
+    0.53-0.75), and another CPU's rounding is another seed; one seed of this test failed that way
+    on another machine. Measured best evaluations (32 episodes) for seeds 0-4 on one machine:
+    noprior 1, 1, 1, 1, 0.88; flat 1, 1, 1, 1, 0.88; hier 1, 0.94, 1, 1, 0.53 (seeds 5-9: 1, 1, 1,
+    0.78, 0.62). The mean of three fails only if two of three seeds are stuck.
+
+    The hierarchical preset trains with an entropy bonus, and its latent scale must stay bounded
+    (measured 0.4-0.6): the entropy used to include H(z), which made the scale grow to 138
+    within 20k steps (and success 0) with the same bonus.
+    """
+    from behavior_priors.training.multiseed import MultiSeedTrainer
     from behavior_priors.training.presets import get_preset
 
     config = get_preset(f"tworooms-gridworld-{method}").replace(
         total_env_steps=20_000, eval_every=5_000, eval_episodes=32, tensorboard=False
     )
-    result = train(config)
-    evals = [ln["eval/success_rate"] for ln in result.history if "eval/success_rate" in ln]
-    assert len(evals) == 4
+    multi = MultiSeedTrainer(config, GRID_SEEDS)
+    multi.run()
+    best = []
+    for trainer in multi.trainers:
+        history = trainer.history
+        evals = [ln["eval/success_rate"] for ln in history if "eval/success_rate" in ln]
+        assert len(evals) == 4
+        best.append(max(evals))
+        if method == "hier":
+            assert config.agent.entropy_cost > 0
+            scales = [ln["policy/latent_scale"] for ln in history if "policy/latent_scale" in ln]
+            assert scales and max(scales) < 5.0, scales
     assert grid_random_success < 0.6
-    assert max(evals) >= grid_random_success + 0.3, (method, evals, grid_random_success)
+    assert np.mean(best) >= grid_random_success + 0.2, (method, best, grid_random_success)
