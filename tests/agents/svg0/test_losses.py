@@ -88,12 +88,38 @@ def _ignore_action(critic):
     return eqx.tree_at(lambda c: c.torso.layers[0].weight, critic, w.at[:, -ACTION_SIZE:].set(0.0))
 
 
+def _assembled_critic_loss(q_target, value, q_online, log_rhos, batch, config) -> float:
+    """The critic loss rebuilt per window from ``ops.retrace_targets``: ``q_target [B, T+1]``
+    (Q' at x_t), ``value [B, T]`` (V at x_{t+1}), ``q_online [B, T+1]``, ``log_rhos [B, T+1]``;
+    LAST indices masked and traces cut before them."""
+    from behavior_priors.ops import retrace_targets
+
+    B, T = value.shape
+    last = np.asarray(batch.step_type) == 2
+    total, count = 0.0, 0
+    for b in range(B):
+        targets = retrace_targets(
+            q_target[b, :T],
+            value[b],
+            batch.reward[b, :T],
+            config.discount * batch.discount[b, :T],
+            log_rhos[b, :T],
+            config.retrace_lambda,
+            jnp.asarray(1.0 - last[b, 1:], jnp.float32),
+        )
+        for t in range(T):
+            if not last[b, t]:
+                total += 0.5 * float(targets[t] - q_online[b, t]) ** 2
+                count += 1
+    assert count > 0
+    return total / count
+
+
 def test_critic_loss_equals_the_assembled_reference():
     """With a critic that ignores the action, E_a Q'(x, a) is exact whatever the samples, so the
     loss of a flat-prior agent is deterministic: rebuild it from its parts (V(x_{t+1}) =
     Q'(x_{t+1}) - alpha KL + alpha_H H at t+1, the importance ratios, the masks at LAST steps)
     and the ops' Retrace (tested against brute force in tests/ops)."""
-    from behavior_priors.ops import retrace_targets
 
     config = small_config(
         policy="flat", prior="flat", kl_cost=0.3, entropy_cost=0.2, entropy_in_value=True
@@ -112,25 +138,9 @@ def test_critic_loss_equals_the_assembled_reference():
     q_next = target.critic(obs, zero_action)
     value = q_next - 0.3 * gaussian_kl(pi, pi0) + 0.2 * pi.entropy()  # [B, T+1]
     log_rhos = pi.log_prob(batch.action) - batch.behaviour_log_prob
-    last = np.asarray(batch.step_type) == 2
     q_online = nets.critic(obs, zero_action)
-    total, count = 0.0, 0
-    for b in range(B):
-        targets = retrace_targets(
-            q_next[b, :T],
-            value[b, 1:],
-            batch.reward[b, :T],
-            config.discount * batch.discount[b, :T],
-            log_rhos[b, :T],
-            config.retrace_lambda,
-            jnp.asarray(1.0 - last[b, 1:], jnp.float32),
-        )
-        for t in range(T):
-            if not last[b, t]:
-                total += 0.5 * float(targets[t] - q_online[b, t]) ** 2
-                count += 1
-    assert count > 0
-    np.testing.assert_allclose(float(loss), total / count, rtol=1e-5)
+    want = _assembled_critic_loss(q_next, value[:, 1:], q_online, log_rhos, batch, config)
+    np.testing.assert_allclose(float(loss), want, rtol=1e-5)
 
 
 @pytest.mark.parametrize("entropy_in_value", [True, False])
@@ -140,7 +150,6 @@ def test_hierarchical_critic_loss_equals_the_assembled_reference(entropy_in_valu
     log-ratio of a held z is the low level's alone) and the entropy E_z H(pi'^L(.|z)) in V or
     not. Everything is rebuilt from the distributions, ``ops.gaussian_kl`` and
     ``ops.retrace_targets``, drawing z with the keys the loss uses."""
-    from behavior_priors.ops import retrace_targets
 
     config = small_config(
         low_level="separate",
@@ -177,25 +186,9 @@ def test_hierarchical_critic_loss_equals_the_assembled_reference(entropy_in_valu
         obs
     ).log_prob(batch.latent)
     log_rhos = log_pi - batch.behaviour_log_prob
-    last = np.asarray(batch.step_type) == 2
     q_online = nets.critic(obs, zero_action)
-    total, count = 0.0, 0
-    for b in range(B):
-        targets = retrace_targets(
-            q_t[b, :T],
-            value[b],
-            batch.reward[b, :T],
-            config.discount * batch.discount[b, :T],
-            log_rhos[b, :T],
-            config.retrace_lambda,
-            jnp.asarray(1.0 - last[b, 1:], jnp.float32),
-        )
-        for t in range(T):
-            if not last[b, t]:
-                total += 0.5 * float(targets[t] - q_online[b, t]) ** 2
-                count += 1
-    assert count > 0
-    np.testing.assert_allclose(float(loss), total / count, rtol=1e-5)
+    want = _assembled_critic_loss(q_t, value, q_online, log_rhos, batch, config)
+    np.testing.assert_allclose(float(loss), want, rtol=1e-5)
 
 
 @pytest.mark.parametrize("variant", ["flat-prior", "hier-shared"])
