@@ -12,7 +12,7 @@ margin. Best evaluation return over seeds 0-4 (random actions: about 3):
     hier-shared  86.1  81.5  83.6  88.8  89.3
 
 Before the critic passed its gradient straight through the action clip, 4 of these 15 runs
-stalled at random-level returns (a saturated policy got exactly zero gradient).
+stayed near random-level returns (best 3.1-14.5; a saturated policy got almost no gradient).
 """
 
 import numpy as np

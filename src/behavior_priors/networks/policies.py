@@ -105,7 +105,11 @@ class FlatActing(eqx.Module):
         return (self(obs) if top is None else top).log_prob(action)
 
     def entropy(
-        self, obs: Mapping[str, Array], key: Array, num_samples: int, prev_latent=None
+        self,
+        obs: Mapping[str, Array],
+        key: Array,
+        num_samples: int,
+        prev_latent: Array | None = None,
     ) -> Array:
         """``H(pi(.|x))``, exact: ``[...]``."""
         del key, num_samples, prev_latent

@@ -88,6 +88,16 @@ def _ignore_action(critic):
     return eqx.tree_at(lambda c: c.torso.layers[0].weight, critic, w.at[:, -ACTION_SIZE:].set(0.0))
 
 
+def _action_blind_online_and_target(config):
+    """Online and target networks (the target's policy spread away from its prior) whose
+    critics ignore the action, so E_a Q'(x, a) = Q'(x) exactly whatever the samples."""
+    nets = _state(config).networks
+    nets = eqx.tree_at(lambda n: n.critic, nets, _ignore_action(nets.critic))
+    target = _spread_policy(_state(config, seed=1).networks, scale=0.5)
+    target = eqx.tree_at(lambda n: n.critic, target, _ignore_action(target.critic))
+    return nets, target
+
+
 def _assembled_critic_loss(q_target, value, q_online, log_rhos, batch, config) -> float:
     """The critic loss rebuilt per window from ``ops.retrace_targets``: ``q_target [B, T+1]``
     (Q' at x_t), ``value [B, T]`` (V at x_{t+1}), ``q_online [B, T+1]``, ``log_rhos [B, T+1]``;
@@ -124,10 +134,7 @@ def test_critic_loss_equals_the_assembled_reference():
     config = small_config(
         policy="flat", prior="flat", kl_cost=0.3, entropy_cost=0.2, entropy_in_value=True
     )
-    nets = _state(config).networks
-    nets = eqx.tree_at(lambda n: n.critic, nets, _ignore_action(nets.critic))
-    target = _spread_policy(_state(config, seed=1).networks, scale=0.5)
-    target = eqx.tree_at(lambda n: n.critic, target, _ignore_action(target.critic))
+    nets, target = _action_blind_online_and_target(config)
     B, T = 3, 6
     batch = random_batch(config, B=B, T=T, seed=3)
     loss, _ = critic_loss(nets.critic, target, batch, KEY, config)
@@ -159,10 +166,7 @@ def test_hierarchical_critic_loss_equals_the_assembled_reference(entropy_in_valu
         num_action_samples=5,
         entropy_in_value=entropy_in_value,
     )
-    nets = _state(config).networks
-    nets = eqx.tree_at(lambda n: n.critic, nets, _ignore_action(nets.critic))
-    target = _spread_policy(_state(config, seed=1).networks, scale=0.5)
-    target = eqx.tree_at(lambda n: n.critic, target, _ignore_action(target.critic))
+    nets, target = _action_blind_online_and_target(config)
     B, T = 3, 6
     batch = random_batch(config, B=B, T=T, seed=5)
     assert 0 < float(jnp.mean(batch.latent_sampled)) < 1
