@@ -24,6 +24,7 @@ seed and actions give the same numbers.
 from __future__ import annotations
 
 import enum
+import json
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple, Protocol, runtime_checkable
 
@@ -156,3 +157,39 @@ def check_actions(actions: Any, spec: BoundedArraySpec | DiscreteSpec, num_envs:
         bad = np.argwhere(~np.isfinite(arr).reshape(num_envs, -1).all(axis=1)).ravel()
         raise ValueError(f"actions contain NaN or inf (copies {bad.tolist()})")
     return arr
+
+
+def generator_state_to_array(rng: np.random.Generator) -> np.ndarray:
+    """A numpy ``Generator``'s state as a ``uint8`` array of JSON text (for checkpoints).
+
+    JSON, not pickle: a checkpoint is user data that may come from someone else, and loading it
+    must never run code. The 128-bit integers of PCG64 are exact in JSON.
+    """
+    return np.frombuffer(json.dumps(rng.bit_generator.state).encode(), np.uint8).copy()
+
+
+def generator_state_from_array(rng: np.random.Generator, array: Any) -> None:
+    """Set ``rng``'s state from :func:`generator_state_to_array`'s output.
+
+    Raises:
+      ValueError: the bytes are not such a state (corrupt, another generator, or the pickle of
+        older versions, which is refused rather than executed).
+    """
+    raw = np.asarray(array, np.uint8).tobytes()
+    if raw[:1] == b"\x80":
+        raise ValueError(
+            "the environment's generator state is stored as pickle (written by an older "
+            "version); pickle can run code, so it is not loaded: resume from a checkpoint "
+            "written by this version or start a new run"
+        )
+    try:
+        state = json.loads(raw.decode())
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise ValueError(f"the environment's generator state is corrupt ({e})") from None
+    expected = type(rng.bit_generator).__name__
+    if not isinstance(state, dict) or state.get("bit_generator") != expected:
+        raise ValueError(f"the environment's generator state is not a {expected} state")
+    try:
+        rng.bit_generator.state = state
+    except (TypeError, ValueError, KeyError) as e:
+        raise ValueError(f"the environment's generator state is invalid ({e})") from None

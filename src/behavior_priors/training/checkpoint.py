@@ -9,12 +9,19 @@ a run killed mid-save leaves the previous checkpoint intact, and the newest ``ma
   state, RNG states, counters), see :meth:`behavior_priors.training.loop.Trainer.state_dict`;
 * ``meta``: JSON (format version, library version, env steps, the run's config).
 
-Restoring checks the format version and that the config matches, and names the cause of any
-failure (missing, corrupt or incompatible checkpoint).
+Saving records a SHA-256 checksum of every array in ``meta``; restoring recomputes them, so a
+flipped byte is a "corrupt checkpoint" error instead of silently different weights. Restoring
+also checks the format version and names the cause of any failure (missing, corrupt or
+incompatible checkpoint).
+
+A checkpoint this object did not write itself (one left from before the point a run resumed
+from) is replaced when the continued run reaches its step, never kept: it may be the corrupt
+one the run was resumed around.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import warnings
 from pathlib import Path
@@ -22,7 +29,8 @@ from typing import Any
 
 import numpy as np
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: per-array checksums in meta; 1 (no checksums) is still read
+_READABLE_VERSIONS = (1, 2)
 log = logging.getLogger(__name__)
 
 
@@ -46,9 +54,13 @@ class Checkpointer:
         self._manager = ocp.CheckpointManager(
             self.directory,
             options=ocp.CheckpointManagerOptions(
-                max_to_keep=max_to_keep, enable_async_checkpointing=False, create=True
+                # Reading creates nothing: the directory appears with the first checkpoint.
+                max_to_keep=max_to_keep,
+                enable_async_checkpointing=False,
+                create=False,
             ),
         )
+        self._written: set[int] = set()  # steps this object saved
 
     def steps(self) -> list[int]:
         """Complete checkpoints, oldest first (a half-written one is never listed)."""
@@ -60,20 +72,32 @@ class Checkpointer:
         return steps[-1] if steps else None
 
     def save(self, step: int, state: Any, meta: dict[str, Any]) -> Path:
-        """Write checkpoint ``step`` (a no-op if it exists) and return its directory."""
+        """Write checkpoint ``step`` and return its directory. A no-op when this object wrote
+        ``step`` already; an existing ``step`` from elsewhere (before a resume) is replaced."""
         ocp = _ocp()
-        meta = {"format_version": FORMAT_VERSION, "step": int(step), **meta}
-        if step not in self._manager.all_steps():
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                self._manager.save(
-                    int(step),
-                    args=ocp.args.Composite(
-                        state=ocp.args.PyTreeSave(_encode_empty(state)),
-                        meta=ocp.args.JsonSave(meta),
-                    ),
-                )
-                self._manager.wait_until_finished()
+        step = int(step)
+        encoded = _encode_empty(state)
+        meta = {
+            "format_version": FORMAT_VERSION,
+            "step": step,
+            **meta,
+            "checksums": checksums(encoded),
+        }
+        if step in self._written:
+            return self.directory / str(step)
+        self.directory.mkdir(parents=True, exist_ok=True)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            if step in self._manager.all_steps():
+                self._manager.delete(step)
+            self._manager.save(
+                int(step),
+                args=ocp.args.Composite(
+                    state=ocp.args.PyTreeSave(encoded), meta=ocp.args.JsonSave(meta)
+                ),
+            )
+            self._manager.wait_until_finished()
+        self._written.add(step)
         return self.directory / str(step)
 
     def restore(self, step: int | None = None) -> tuple[Any, dict[str, Any]]:
@@ -111,12 +135,59 @@ class Checkpointer:
                 f"checkpoint {path} is corrupt or unreadable ({type(e).__name__}: {e}).{hint}"
             ) from e
         meta = dict(restored["meta"])
-        if meta.get("format_version") != FORMAT_VERSION:
+        if meta.get("format_version") not in _READABLE_VERSIONS:
             raise CheckpointError(
                 f"checkpoint {path} has format version {meta.get('format_version')}, this "
-                f"library reads version {FORMAT_VERSION}.{hint}"
+                f"library reads versions {list(_READABLE_VERSIONS)}.{hint}"
             )
+        expected = meta.pop("checksums", None)
+        if expected is None and meta["format_version"] >= 2:
+            raise CheckpointError(f"checkpoint {path} is corrupt: its checksums are missing.{hint}")
+        if expected is not None:
+            found = checksums(restored["state"])
+            bad = sorted(
+                k for k in expected.keys() | found.keys() if expected.get(k) != found.get(k)
+            )
+            if bad:
+                raise CheckpointError(
+                    f"checkpoint {path} is corrupt: {len(bad)} array(s) do not match the "
+                    f"checksums recorded when it was saved (first: {bad[0]}).{hint}"
+                )
         return _decode_empty(restored["state"]), meta
+
+
+def checksums(tree: Any) -> dict[str, str]:
+    """``{path: sha256}`` of every array leaf of a (nested dict/list) state.
+
+    Lists count as dicts keyed by index, because orbax restores a saved list as
+    ``{"0": ..., "1": ...}``; the digest covers dtype, shape and bytes.
+    """
+    out: dict[str, str] = {}
+
+    def walk(node: Any, path: str) -> None:
+        if isinstance(node, dict):
+            for k in sorted(node, key=str):
+                walk(node[k], f"{path}/{k}")
+        elif isinstance(node, list | tuple):
+            for i, v in enumerate(node):
+                walk(v, f"{path}/{i}")
+        elif not isinstance(node, np.generic) and hasattr(node, "shape"):  # numpy or jax
+            arr = np.ascontiguousarray(np.asarray(node))
+            h = hashlib.sha256(f"{arr.dtype.str}{arr.shape}".encode())
+            h.update(arr.tobytes())
+            out[path or "/"] = h.hexdigest()
+        else:  # a scalar: orbax gives numpy scalars back as Python numbers, so hash the value
+            value = node.item() if isinstance(node, np.generic) else node
+            if isinstance(value, bool | int):
+                text = f"int:{int(value)}"
+            elif isinstance(value, float):
+                text = f"float:{value.hex()}"
+            else:
+                text = f"{type(value).__name__}:{value!r}"
+            out[path or "/"] = hashlib.sha256(text.encode()).hexdigest()
+
+    walk(tree, "")
+    return out
 
 
 _EMPTY = "__empty_array_shape__"

@@ -4,8 +4,13 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+from behavior_priors.training.files import atomic_write_text
+
+METRICS_FILE = "metrics.jsonl"
 
 
 class MetricLogger:
@@ -22,15 +27,18 @@ class MetricLogger:
         wandb: bool = False,
         config: dict[str, Any] | None = None,
         resume: bool = False,
+        purge_step: int | None = None,
     ):
-        self.path = Path(run_dir) / "metrics.jsonl"
+        self.path = Path(run_dir) / METRICS_FILE
         self._file = self.path.open("a" if resume else "w")
         self._tb = None
         self._wandb = None
         if tensorboard:
             from tensorboardX import SummaryWriter
 
-            self._tb = SummaryWriter(str(Path(run_dir) / "tensorboard"))
+            # purge_step: TensorBoard hides the points at and after it that earlier writers
+            # logged (a resumed run logs those steps again).
+            self._tb = SummaryWriter(str(Path(run_dir) / "tensorboard"), purge_step=purge_step)
         if wandb:
             try:
                 import wandb as wandb_lib
@@ -51,21 +59,28 @@ class MetricLogger:
         if self._tb is not None:
             for k, v in clean.items():
                 self._tb.add_scalar(k, v, env_steps)
+            self._tb.flush()  # a killed run keeps every line it logged, as metrics.jsonl does
         if self._wandb is not None:
             self._wandb.log(clean, step=int(env_steps))
 
-    def truncate_after(self, env_steps: int) -> None:
-        """Drop lines logged after ``env_steps`` (a resumed run replays those steps)."""
-        self._file.close()
-        lines = []
-        for ln in self.path.read_text().splitlines():
+    @staticmethod
+    def truncate(run_dir: str | Path, keep: Callable[[dict[str, Any]], bool]) -> list[dict]:
+        """Keep the lines of ``run_dir``'s metric log for which ``keep(line)`` holds (a resumed
+        run logs the others again) and return them. Atomic: a kill or a full disk meanwhile
+        leaves the old file whole. Lines cut short by a killed process are dropped."""
+        path = Path(run_dir) / METRICS_FILE
+        kept, text = [], []
+        for ln in path.read_text().splitlines():
             try:
-                if json.loads(ln)["env_steps"] <= env_steps:
-                    lines.append(ln)
+                line = json.loads(ln)
+                if not keep(line):
+                    continue
             except (json.JSONDecodeError, KeyError, TypeError):
-                continue  # a line cut short by a killed process
-        self.path.write_text("".join(ln + "\n" for ln in lines))
-        self._file = self.path.open("a")
+                continue
+            kept.append(line)
+            text.append(ln + "\n")
+        atomic_write_text(path, "".join(text))
+        return kept
 
     def close(self) -> None:
         self._file.close()
@@ -77,7 +92,7 @@ class MetricLogger:
 
 def read_metrics(run_dir: str | Path) -> list[dict[str, Any]]:
     """All lines of a run's ``metrics.jsonl``."""
-    path = Path(run_dir) / "metrics.jsonl"
+    path = Path(run_dir) / METRICS_FILE
     if not path.exists():
         raise FileNotFoundError(f"{path} does not exist: is {run_dir} a run directory?")
     return [json.loads(ln) for ln in path.read_text().splitlines() if ln.strip()]

@@ -35,6 +35,7 @@ from behavior_priors.training.actions import ActionLayout
 from behavior_priors.training.config import TrainConfig
 from behavior_priors.training.episodes import EpisodeStats, EpisodeTracker
 from behavior_priors.training.evaluation import run_episodes
+from behavior_priors.training.session import Cadence, log_line
 
 
 @dataclass
@@ -117,10 +118,23 @@ class Trainer:
         """Store x_t with the actor's ``action [B, Da]`` and ``extras`` in replay, step the
         environments, and count: the half of :meth:`env_step` after the policy (the multi-seed
         trainer picks actions for every seed in one call, then hands each seed its own)."""
+        if not self.actions.discrete and not np.isfinite(action).all():
+            self._diverged()
         self.replay.add(self.ts, action, extras)
         self.ts = self.env.step(self.actions.to_env(action))
         self.env_steps += self.config.num_envs
         return self.tracker.observe(self.ts)
+
+    def _diverged(self) -> None:
+        """The policy gave NaN or inf actions: report the learner's divergence (with the
+        metrics that went non-finite), not a complaint from the environment."""
+        if self._pending_metrics is not None:
+            svg0.check_finite(jax.device_get(self._pending_metrics), self.updates)
+        raise FloatingPointError(
+            f"learner step {self.updates}: the policy's actions are NaN or inf at env step "
+            f"{self.env_steps}. The update diverged; lower the learning rates, raise min_scale "
+            "or max_grad_norm clipping, and resume from the last checkpoint."
+        )
 
     # -- learner updates owed by the update-to-data ratio ---------------------------------------
     def learn(self) -> None:
@@ -163,8 +177,8 @@ class Trainer:
         """
         c = self.config
         total = c.total_env_steps if total_env_steps is None else total_env_steps
-        next_log = (self.env_steps // c.log_every + 1) * c.log_every
-        next_eval = ((self.env_steps // c.eval_every + 1) * c.eval_every) if c.eval_every else None
+        logs = Cadence.after(self.env_steps, c.log_every)
+        evals = Cadence.after(self.env_steps, c.eval_every)
         t_last, steps_last, updates_last = time.perf_counter(), self.env_steps, self.updates
         t_wall = t_last
         while self.env_steps < total:
@@ -173,13 +187,11 @@ class Trainer:
             ended = self.env_step()
             self.recent_window.extend(zip(ended.returns, ended.successes, strict=True))
             self.learn()
-            if self.env_steps >= next_log or self.env_steps >= total:
-                next_log = (self.env_steps // c.log_every + 1) * c.log_every
+            if logs.due(self.env_steps) or self.env_steps >= total:
                 now = time.perf_counter()
                 self.wall_time, t_wall = self.wall_time + now - t_wall, now
-                line = self._log_line(time.perf_counter() - t_last, steps_last, updates_last)
-                if next_eval is not None and self.env_steps >= next_eval:
-                    next_eval = (self.env_steps // c.eval_every + 1) * c.eval_every
+                line = self.log_line(now - t_last, steps_last, updates_last)
+                if evals.due(self.env_steps):
                     self.last_eval = self.evaluate()
                     line.update(self.last_eval)
                 self.history.append(line)
@@ -282,16 +294,18 @@ class Trainer:
             self.tracker = EpisodeTracker(self.config.num_envs)
             self.tracker.observe(self.ts)
 
-    def _log_line(self, elapsed: float, steps_before: int, updates_before: int) -> dict:
-        line: dict[str, float] = {"env_steps": self.env_steps, "perf/updates": self.updates}
-        if self.recent_window:
-            returns, successes = zip(*self.recent_window, strict=True)
-            line["charts/episode_return"] = float(np.mean(returns))
-            line["charts/success_rate"] = float(np.mean(successes))
-        elapsed = max(elapsed, 1e-9)
-        line["perf/env_steps_per_s"] = (self.env_steps - steps_before) / elapsed
-        line["perf/updates_per_s"] = (self.updates - updates_before) / elapsed
-        line["perf/wall_time_s"] = self.wall_time
+    def log_line(self, elapsed: float, steps_before: int, updates_before: int) -> dict:
+        """This trainer's log line: :func:`~behavior_priors.training.session.log_line` and the
+        learner's metrics since the previous line (checked for NaN and inf)."""
+        line = log_line(
+            self.env_steps,
+            self.updates,
+            self.recent_window,
+            elapsed,
+            steps_before,
+            updates_before,
+            self.wall_time,
+        )
         if self._pending_metrics is not None:
             m = jax.device_get(self._pending_metrics)
             svg0.check_finite(m, self.updates)

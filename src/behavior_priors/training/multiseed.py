@@ -19,7 +19,6 @@ reports and ``train --resume`` work on them as on any run.
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -31,18 +30,15 @@ import jax.numpy as jnp
 import numpy as np
 
 from behavior_priors.agents import svg0
-from behavior_priors.training.checkpoint import Checkpointer
 from behavior_priors.training.config import TrainConfig
 from behavior_priors.training.loop import RunResult, Trainer
-from behavior_priors.training.run import (
+from behavior_priors.training.run import env_specs, restore_trainer
+from behavior_priors.training.session import (
     RUN_FILE,
+    Cadence,
     Interrupted,
+    RunSession,
     StopFlag,
-    next_multiple,
-    open_logger,
-    save_checkpoint,
-    write_final_eval,
-    write_run_file,
 )
 
 
@@ -168,8 +164,8 @@ class MultiSeedTrainer:
         """
         c = self.config
         ts = self.trainers
-        next_log = (self.env_steps // c.log_every + 1) * c.log_every
-        next_eval = ((self.env_steps // c.eval_every + 1) * c.eval_every) if c.eval_every else None
+        logs = Cadence.after(self.env_steps, c.log_every)
+        evals = Cadence.after(self.env_steps, c.eval_every)
         t_last, steps_last, updates_last = time.perf_counter(), self.env_steps, ts[0].updates
         t_wall = t_last
         while self.env_steps < c.total_env_steps:
@@ -178,17 +174,14 @@ class MultiSeedTrainer:
                 return [t.last_eval for t in ts]
             self.env_step()
             self.learn()
-            if self.env_steps >= next_log or self.env_steps >= c.total_env_steps:
-                next_log = (self.env_steps // c.log_every + 1) * c.log_every
+            if logs.due(self.env_steps) or self.env_steps >= c.total_env_steps:
                 self.sync()
                 now = time.perf_counter()
-                evaluate = next_eval is not None and self.env_steps >= next_eval
-                if evaluate:
-                    next_eval = (self.env_steps // c.eval_every + 1) * c.eval_every
+                evaluate = evals.due(self.env_steps)
                 for i, t in enumerate(ts):
                     # Wall time and speed are the whole process's, shared by its seeds.
                     t.wall_time += now - t_wall
-                    line = t._log_line(now - t_last, steps_last, updates_last)
+                    line = t.log_line(now - t_last, steps_last, updates_last)
                     if evaluate:
                         t.last_eval = t.evaluate()
                         line.update(t.last_eval)
@@ -265,57 +258,58 @@ def train_seeds(
     resume = all(existing)
     if resume and init_states is not None:
         raise ValueError("resumed runs continue from their checkpoints; drop init_states")
+    sessions = []
+    for d, s in zip(run_dirs, seeds, strict=True):
+        session = RunSession(d, None if resume else config.replace(seed=int(s)), resume=resume)
+        if session.config != config.replace(seed=int(s)):
+            raise ValueError(f"{d} holds a run of another config; choose other directories")
+        sessions.append(session)
     multi = MultiSeedTrainer(config, seeds)
     extra_info: list[dict[str, Any]] = [{} for _ in seeds]
     if init_states is not None:  # before anything is written: an error leaves no trace
         for i, (t, init) in enumerate(zip(multi.trainers, init_states, strict=True)):
             t.state, extra_info[i] = init(t.state)
-        multi._load_from_trainers()
-    checkpointers = [Checkpointer(d / "checkpoints") for d in run_dirs]
     if resume:
-        for d, t, ck in zip(run_dirs, multi.trainers, checkpointers, strict=True):
-            saved = TrainConfig.from_dict(json.loads((d / RUN_FILE).read_text())["config"])
-            if saved != t.config:
-                raise ValueError(f"{d} holds a run of another config; choose other directories")
-            if ck.latest_step() is not None:
-                state, _ = ck.restore()
-                t.load_state_dict(state)
-        multi._load_from_trainers()
-    else:
-        for d, t, extra in zip(run_dirs, multi.trainers, extra_info, strict=True):
-            d.mkdir(parents=True, exist_ok=True)
-            write_run_file(d, t, trained_with_seeds=list(seeds), **extra)
-    loggers = [open_logger(d, t, resume) for d, t in zip(run_dirs, multi.trainers, strict=True)]
+        for session, t in zip(sessions, multi.trainers, strict=True):
+            restore_trainer(session, t)
+    multi._load_from_trainers()
+    for session, t, extra in zip(sessions, multi.trainers, extra_info, strict=True):
+        session.start(t.env_steps, env_specs=env_specs(t), trained_with_seeds=list(seeds), **extra)
+        t.history = list(session.history)
+        t.last_eval = session.last_eval()
+    checkpoints = Cadence.after(multi.env_steps, config.checkpoint_every)
 
     def save(m: MultiSeedTrainer) -> None:
-        for t, ck in zip(m.trainers, checkpointers, strict=True):
-            save_checkpoint(ck, t)
-
-    every = config.checkpoint_every
-    next_ckpt = [next_multiple(multi.env_steps, every)]
+        for session, t in zip(sessions, m.trainers, strict=True):
+            session.save(t.env_steps, t.state_dict())
 
     def after_log(m: MultiSeedTrainer) -> None:
-        if every and m.env_steps >= next_ckpt[0]:
+        if checkpoints.due(m.env_steps):
             save(m)
-            next_ckpt[0] = next_multiple(m.env_steps, every)
 
     def log(i: int, line: dict[str, float]) -> None:
-        loggers[i].log(int(line["env_steps"]), {k: v for k, v in line.items() if k != "env_steps"})
+        sessions[i].log(line)
         if on_log is not None:
             on_log(i, line)
 
     try:
-        with StopFlag() as stop:
-            finals = multi.run(on_log=log, after_log=after_log, should_stop=stop)
-            if stop.signum is not None:
-                save(multi)
-                raise Interrupted(run_dirs[0], multi.env_steps, stop.signum)
-        save(multi)
-        for d, t, final in zip(run_dirs, multi.trainers, finals, strict=True):
-            write_final_eval(d, t, final)
+        finished = [
+            s.finished_eval(t.env_steps) for s, t in zip(sessions, multi.trainers, strict=True)
+        ]
+        if all(f is not None for f in finished):
+            finals = finished
+        else:
+            with StopFlag() as stop:
+                finals = multi.run(on_log=log, after_log=after_log, should_stop=stop)
+                if stop.signum is not None:
+                    save(multi)
+                    raise Interrupted(run_dirs[0], multi.env_steps, stop.signum)
+            save(multi)
+            for session, t, final in zip(sessions, multi.trainers, finals, strict=True):
+                session.finish(t.env_steps, final)
     finally:
-        for logger in loggers:
-            logger.close()
+        for session in sessions:
+            session.close()
     return [
         RunResult(d, t.env_steps, t.updates, final, t.state, t.history)
         for d, t, final in zip(run_dirs, multi.trainers, finals, strict=True)

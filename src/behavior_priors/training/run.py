@@ -16,9 +16,6 @@ run never stopped, speed figures aside). SIGINT and SIGTERM save a checkpoint an
 
 from __future__ import annotations
 
-import json
-import signal
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,72 +24,43 @@ from typing import Any
 import jax
 import numpy as np
 
-from behavior_priors import __version__
 from behavior_priors.agents import svg0
 from behavior_priors.envs.base import Env
 from behavior_priors.training.actions import ActionLayout
 from behavior_priors.training.checkpoint import Checkpointer, CheckpointError
 from behavior_priors.training.config import TrainConfig
-from behavior_priors.training.logger import MetricLogger
 from behavior_priors.training.loop import RunResult, Trainer, learner_state_from_arrays
+from behavior_priors.training.session import (
+    RUN_FILE,
+    Cadence,
+    Interrupted,
+    Progress,
+    RunSession,
+    StopFlag,
+    read_run,
+)
 
-RUN_FILE = "run.json"
+__all__ = [
+    "RUN_FILE",
+    "Interrupted",
+    "LoadedRun",
+    "Policy",
+    "StopFlag",
+    "env_specs",
+    "load",
+    "read_run",
+    "restore_trainer",
+    "train",
+]
 
 
-class Interrupted(RuntimeError):
-    """A run stopped by SIGINT/SIGTERM after saving a checkpoint."""
-
-    def __init__(self, run_dir: Path, env_steps: int, signum: int):
-        self.run_dir, self.env_steps, self.signum = run_dir, env_steps, signum
-        super().__init__(
-            f"stopped by {signal.Signals(signum).name} at env step {env_steps}; checkpoint "
-            f"saved. Continue with: behavior-priors train --resume {run_dir}"
-        )
-
-
-def read_run(run_dir: str | Path) -> dict[str, Any]:
-    """The ``run.json`` of a run directory (clear error when it is not one)."""
-    path = Path(run_dir) / RUN_FILE
-    if not path.exists():
-        raise FileNotFoundError(f"{run_dir} is not a run directory (no {RUN_FILE})")
-    return json.loads(path.read_text())
-
-
-def _env_specs(trainer: Trainer) -> dict[str, Any]:
+def env_specs(trainer: Any) -> dict[str, Any]:
     """``env_specs`` of run.json from anything with ``action_spec`` and ``obs_shapes`` (the
     single-process trainer, the distributed learner)."""
     return {
         "observation_shapes": {k: list(v) for k, v in trainer.obs_shapes.items()},
         **ActionLayout.from_spec(trainer.action_spec).to_env_specs(),
     }
-
-
-class StopFlag:
-    """Installs SIGINT/SIGTERM handlers that ask the loop to stop (main thread only)."""
-
-    def __init__(self):
-        self.signum: int | None = None
-        self._old: dict[int, Any] = {}
-
-    def __enter__(self):
-        try:
-            for s in (signal.SIGINT, signal.SIGTERM):
-                self._old[s] = signal.signal(s, self._handle)
-        except ValueError:  # not the main thread: no handlers, the caller stops the run
-            self._old.clear()
-        return self
-
-    def _handle(self, signum, _frame):
-        if self.signum is not None:  # a second signal: stop now, the checkpoint is on disk
-            raise KeyboardInterrupt
-        self.signum = signum
-
-    def __call__(self) -> bool:
-        return self.signum is not None
-
-    def __exit__(self, *exc):
-        for s, h in self._old.items():
-            signal.signal(s, h)
 
 
 def train(
@@ -135,170 +103,79 @@ def train(
             None, trainer.env_steps, trainer.updates, final, trainer.state, trainer.history
         )
 
-    run_dir = Path(run_dir)
-    checkpointer_dir = run_dir / "checkpoints"
-    if resume:
-        if init_state is not None:
-            raise ValueError("a resumed run continues from its checkpoint; drop init_state")
-    config = run_config(config, run_dir, resume)
-    trainer = Trainer(config, env)
+    if resume and init_state is not None:
+        raise ValueError("a resumed run continues from its checkpoint; drop init_state")
+    session = RunSession(run_dir, config, resume=resume, checkpoint_step=checkpoint_step)
+    trainer = Trainer(session.config, env)
     extra_info: dict[str, Any] = {}
     if init_state is not None:  # before anything is written: an error leaves no trace
         trainer.state, extra_info = init_state(trainer.state)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    checkpointer = Checkpointer(checkpointer_dir)
     if resume:
-        state, meta = checkpointer.restore(checkpoint_step)
+        restore_trainer(session, trainer)
+    session.start(trainer.env_steps, env_specs=env_specs(trainer), **extra_info)
+    try:
+        final = session.finished_eval(trainer.env_steps)
+        if final is None:
+            final = _run(session, trainer, progress, on_log)
+            session.save(trainer.env_steps, trainer.state_dict())
+            session.finish(trainer.env_steps, final)
+    finally:
+        session.close()
+    return RunResult(
+        session.run_dir, trainer.env_steps, trainer.updates, final, trainer.state, trainer.history
+    )
+
+
+def restore_trainer(session: RunSession, trainer: Trainer) -> None:
+    """Load the checkpoint ``session`` resumes from into ``trainer`` (nothing when the run
+    stopped before its first checkpoint: it starts again), and the log history before it."""
+    restored = session.restore()
+    if restored is not None:
+        state, meta = restored
         try:
             trainer.load_state_dict(state)
         except (ValueError, KeyError) as e:
             raise CheckpointError(
-                f"checkpoint {checkpointer_dir / str(meta['step'])} does not fit this run: {e}"
+                f"checkpoint {session.checkpoint_dir / str(meta['step'])} does not fit this "
+                f"run: {e}"
             ) from e
-    else:
-        write_run_file(run_dir, trainer, **extra_info)
 
-    logger = open_logger(run_dir, trainer, resume)
 
-    def save(t: Trainer) -> None:
-        save_checkpoint(checkpointer, t)
-
-    next_ckpt = [next_multiple(trainer.env_steps, config.checkpoint_every)]
-
-    def after_log(t: Trainer) -> None:
-        if config.checkpoint_every and t.env_steps >= next_ckpt[0]:
-            save(t)
-            next_ckpt[0] = next_multiple(t.env_steps, config.checkpoint_every)
-
-    display = _Progress(config.total_env_steps, trainer.env_steps) if progress else None
+def _run(
+    session: RunSession,
+    trainer: Trainer,
+    progress: bool,
+    on_log: Callable[[dict[str, float]], None] | None,
+) -> dict[str, float]:
+    """The single-process loop inside a session: log, checkpoint, stop on a signal."""
+    trainer.history = list(session.history)
+    trainer.last_eval = session.last_eval()
+    checkpoints = Cadence.after(trainer.env_steps, session.config.checkpoint_every)
+    display = Progress(session.config.total_env_steps, trainer.env_steps) if progress else None
 
     def log(line: dict[str, float]) -> None:
-        logger.log(int(line["env_steps"]), {k: v for k, v in line.items() if k != "env_steps"})
+        session.log(line)
         if display is not None:
             display.update(line)
         if on_log is not None:
             on_log(line)
 
-    try:
-        with StopFlag() as stop:
+    def after_log(t: Trainer) -> None:
+        if checkpoints.due(t.env_steps):
+            session.save(t.env_steps, t.state_dict())
+
+    with StopFlag() as stop:
+        if display is not None:
+            display.start()
+        try:
+            final = trainer.run(on_log=log, after_log=after_log, should_stop=stop)
+        finally:
             if display is not None:
-                display.start()
-            try:
-                final = trainer.run(on_log=log, after_log=after_log, should_stop=stop)
-            finally:
-                if display is not None:
-                    display.stop()
-            if stop.signum is not None:
-                save(trainer)
-                raise Interrupted(run_dir, trainer.env_steps, stop.signum)
-        save(trainer)
-        write_final_eval(run_dir, trainer, final)
-    finally:
-        logger.close()
-    return RunResult(
-        run_dir, trainer.env_steps, trainer.updates, final, trainer.state, trainer.history
-    )
-
-
-# -- the pieces of a run directory (also written by training.multiseed.train_seeds) --------------
-
-
-def run_config(config: TrainConfig | None, run_dir: Path, resume: bool) -> TrainConfig:
-    """The config a run in ``run_dir`` trains with: the saved one when resuming (a different
-    ``config`` is an error: it would not continue the same run), else ``config``, and then
-    ``run_dir`` must not hold a run yet."""
-    if resume:
-        saved = TrainConfig.from_dict(read_run(run_dir)["config"])
-        if config is not None and config != saved:
-            raise ValueError(
-                f"--resume continues {run_dir} with its own config; the given config differs "
-                "(start a new run directory to change settings)"
-            )
-        return saved
-    if config is None:
-        raise ValueError("a new run needs a config")
-    if (run_dir / RUN_FILE).exists():
-        raise FileExistsError(
-            f"{run_dir} already holds a run; continue it with resume=True (--resume) or "
-            "choose another run directory"
-        )
-    return config
-
-
-def next_multiple(n: int, every: int) -> int:
-    """The next multiple of ``every`` after ``n`` (0 when ``every`` is 0: never)."""
-    return (n // every + 1) * every if every else 0
-
-
-def write_run_file(run_dir: Path, trainer: Trainer, **extra: Any) -> None:
-    """``run.json`` of a new run: config, version, creation time, environment specs, ``extra``."""
-    info = {
-        "config": trainer.config.to_dict(),
-        "version": __version__,
-        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "env_specs": _env_specs(trainer),
-        **extra,
-    }
-    (run_dir / RUN_FILE).write_text(json.dumps(info, indent=2))
-
-
-def open_logger(run_dir: Path, trainer: Trainer, resume: bool) -> MetricLogger:
-    """The run's metric logger; on resume, the lines after the checkpoint are dropped (the
-    continued run logs them again)."""
-    c = trainer.config
-    logger = MetricLogger(
-        run_dir, tensorboard=c.tensorboard, wandb=c.wandb, config=c.to_dict(), resume=resume
-    )
-    if resume:
-        logger.truncate_after(trainer.env_steps)
-    return logger
-
-
-def save_checkpoint(checkpointer: Checkpointer, trainer: Trainer) -> None:
-    meta = {"version": __version__, "config": trainer.config.to_dict()}
-    checkpointer.save(trainer.env_steps, trainer.state_dict(), meta)
-
-
-def write_final_eval(run_dir: Path, trainer: Trainer, final: dict[str, float]) -> None:
-    (run_dir / "final_eval.json").write_text(
-        json.dumps({"env_steps": trainer.env_steps, **final}, indent=2)
-    )
-
-
-class _Progress:
-    """A one-line ``rich`` display: steps, speed, recent return and success, KL."""
-
-    def __init__(self, total: int, done: int):
-        from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
-
-        self._progress = Progress(
-            TextColumn("[bold]train"),
-            BarColumn(),
-            TextColumn("{task.completed:,.0f}/{task.total:,.0f} steps"),
-            TimeRemainingColumn(),
-            TextColumn("{task.fields[info]}"),
-        )
-        self._task = self._progress.add_task("train", total=total, completed=done, info="")
-
-    def start(self):
-        self._progress.start()
-
-    def stop(self):
-        self._progress.stop()
-
-    def update(self, line: dict[str, float]) -> None:
-        parts = []
-        for key, fmt in (
-            ("perf/env_steps_per_s", "{:,.0f} steps/s"),
-            ("perf/updates_per_s", "{:,.0f} upd/s"),
-            ("charts/episode_return", "return {:.1f}"),
-            ("charts/success_rate", "success {:.0%}"),
-            ("eval/success_rate", "eval success {:.0%}"),
-            ("kl/total", "KL {:.3f}"),
-        ):
-            if key in line:
-                parts.append(fmt.format(line[key]))
-        self._progress.update(self._task, completed=line["env_steps"], info="  ".join(parts))
+                display.stop()
+        if stop.signum is not None:
+            session.save(trainer.env_steps, trainer.state_dict())
+            raise Interrupted(session.run_dir, trainer.env_steps, stop.signum)
+    return final
 
 
 # -- loading a trained policy --------------------------------------------------------------------

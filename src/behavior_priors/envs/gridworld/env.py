@@ -8,7 +8,6 @@ operations (a table look-up per step), no per-copy Python loop.
 from __future__ import annotations
 
 import difflib
-import pickle
 from collections.abc import Sequence
 
 import numpy as np
@@ -20,6 +19,8 @@ from behavior_priors.envs.base import (
     StepType,
     TimeStep,
     check_actions,
+    generator_state_from_array,
+    generator_state_to_array,
 )
 from behavior_priors.envs.gridworld.layouts import (
     ACTION_NAMES,
@@ -187,7 +188,7 @@ class GridWorld:
         options continues identically (training runs resume exactly)."""
         state = {k.lstrip("_"): self.__dict__[k].copy() for k in self._STATE_ARRAYS}
         state["started"] = np.array(self._started)
-        state["rng"] = np.frombuffer(pickle.dumps(self._rng.bit_generator.state), np.uint8)
+        state["rng"] = generator_state_to_array(self._rng)
         return state
 
     def set_state(self, state: dict[str, np.ndarray]) -> None:
@@ -202,7 +203,7 @@ class GridWorld:
                 )
             current[...] = value
         self._started = bool(state["started"])
-        self._rng.bit_generator.state = pickle.loads(np.asarray(state["rng"], np.uint8).tobytes())
+        generator_state_from_array(self._rng, state["rng"])
 
     def observation_spec(self) -> dict[str, ArraySpec]:
         return dict(self._spec)

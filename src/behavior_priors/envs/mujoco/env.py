@@ -21,14 +21,21 @@ import dataclasses
 import difflib
 import logging
 import math
-import pickle
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import mujoco
 import numpy as np
 
-from behavior_priors.envs.base import ArraySpec, BoundedArraySpec, StepType, TimeStep, check_actions
+from behavior_priors.envs.base import (
+    ArraySpec,
+    BoundedArraySpec,
+    StepType,
+    TimeStep,
+    check_actions,
+    generator_state_from_array,
+    generator_state_to_array,
+)
 from behavior_priors.envs.mujoco.arena import ArenaLayout, build_arena
 from behavior_priors.envs.mujoco.bodies import Body, get_body
 from behavior_priors.envs.mujoco.tasks import Kind, Task, TaskSetEvaluator, parse_task
@@ -87,6 +94,58 @@ class TaskEnvConfig:
     success_bonus: float = 5.0
     min_separation: float = 2.0
     joint_noise: float = 0.1
+
+    def __post_init__(self):
+        # Options arrive from the command line (`--env-kwargs`) and from run.json: check them
+        # here, so a wrong value fails at once with its name instead of training on garbage.
+        problems = []
+        for name in ("shaped", "terminate_on_success"):
+            if not isinstance(getattr(self, name), bool | np.bool_):
+                problems.append(f"{name} must be True or False, got {getattr(self, name)!r}")
+        may_be_zero = {
+            "box_mass_factor": False,
+            "shaping_weight": True,
+            "control_dt": False,
+            "physics_dt": False,
+            "episode_seconds": False,
+            "reward_scale": False,
+            "success_bonus": True,
+            "min_separation": True,
+            "joint_noise": True,
+        }
+        for name, zero_ok in may_be_zero.items():
+            value = getattr(self, name)
+            if value is None and name == "episode_seconds":
+                continue
+            if isinstance(value, bool) or not isinstance(value, int | float | np.number):
+                problems.append(f"{name} must be a number, got {value!r}")
+            elif not math.isfinite(value) or value < 0 or (value == 0 and not zero_ok):
+                bound = ">= 0" if zero_ok else "> 0"
+                problems.append(f"{name} must be a finite number {bound}, got {value!r}")
+        for name in ("num_targets", "num_boxes"):
+            value = getattr(self, name)
+            if value is not None and (
+                isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 0
+            ):
+                problems.append(f"{name} must be None or an integer >= 0, got {value!r}")
+        if not problems and self.physics_dt > self.control_dt:
+            problems.append("physics_dt must not exceed control_dt")
+        if not problems and self.episode_seconds is not None:
+            if self.episode_seconds < self.control_dt:
+                problems.append("episode_seconds must be at least one control step")
+        if isinstance(self.tasks, str) or not self.tasks:
+            problems.append(f"tasks must be a non-empty sequence of tasks, got {self.tasks!r}")
+        else:
+            for task in self.tasks:
+                if not isinstance(task, Task | str):
+                    problems.append(f"a task must be a Task or a string, got {task!r}")
+                else:
+                    try:
+                        parse_task(task)
+                    except ValueError as e:
+                        problems.append(str(e))
+        if problems:
+            raise ValueError("invalid MuJoCo task env options: " + "; ".join(problems))
 
 
 def _sensor_columns(model: mujoco.MjModel, names: Sequence[str]) -> np.ndarray:
@@ -402,7 +461,7 @@ class MujocoTaskEnv:
         state = {k: np.array(getattr(self, k)) for k in self._STATE_ARRAYS}
         state["physics"] = physics
         state["started"] = np.array(self._started)
-        state["rng"] = np.frombuffer(pickle.dumps(self._rng.bit_generator.state), np.uint8)
+        state["rng"] = generator_state_to_array(self._rng)
         return state
 
     def set_state(self, state: dict[str, np.ndarray]) -> None:
@@ -428,7 +487,7 @@ class MujocoTaskEnv:
             # Recompute derived quantities (sensors, contacts) exactly as after a step.
             mujoco.mj_forward(self.model, d)
         self._started = bool(state["started"])
-        self._rng.bit_generator.state = pickle.loads(np.asarray(state["rng"], np.uint8).tobytes())
+        generator_state_from_array(self._rng, state["rng"])
 
     def close(self) -> None:
         """Free the renderers' GL contexts (call it before exit when you rendered: with EGL,
@@ -606,4 +665,6 @@ def make_task_env(
             close = difflib.get_close_matches(key, fields, n=1)
             hint = f"; did you mean {close[0]!r}?" if close else ""
             raise TypeError(f"unknown option {key!r} for a MuJoCo task env{hint}")
+    if isinstance(tasks, str):  # `--env-kwargs tasks=go_to_target:0,go_to_target:1`
+        tasks = [t for t in tasks.split(",") if t.strip()]
     return MujocoTaskEnv(TaskEnvConfig(body=body, tasks=tuple(tasks), **config), num_envs, seed)

@@ -45,20 +45,17 @@ from typing import Any
 
 import numpy as np
 
-from behavior_priors import __version__
 from behavior_priors.training.config import TrainConfig
 from behavior_priors.training.distributed.config import DistConfig
 from behavior_priors.training.distributed.workers import ActorWorker, Evaluator, Learner
-from behavior_priors.training.logger import MetricLogger
 from behavior_priors.training.loop import RunResult
-from behavior_priors.training.run import (
-    RUN_FILE,
+from behavior_priors.training.session import (
+    Cadence,
     Interrupted,
+    Progress,
+    RunSession,
     StopFlag,
-    _Progress,
-    next_multiple,
-    read_run,
-    run_config,
+    log_line,
 )
 
 EVENTS_FILE = "events.jsonl"
@@ -142,10 +139,10 @@ def train_distributed(
         run (tests use it to kill an actor).
     """
     ray = import_ray()
-    run_dir = Path(run_dir)
-    config = run_config(config, run_dir, resume)
+    session = RunSession(run_dir, config, resume=resume, checkpoint_step=checkpoint_step)
+    run_dir, config = session.run_dir, session.config
     if resume:
-        info = read_run(run_dir)
+        info = session.info
         if "distributed" not in info:
             raise ValueError(f"{run_dir} is a single-process run; resume it without --distributed")
         saved_dist = DistConfig(**info["distributed"])
@@ -167,7 +164,7 @@ def train_distributed(
         ray.init(address=dist.ray_address, **kwargs)
         started = True
     try:
-        driver = _Driver(ray, config, dist, run_dir, resume, checkpoint_step)
+        driver = _Driver(ray, session, dist)
         return driver.run(progress, on_log, on_start)
     finally:
         if started:
@@ -175,45 +172,23 @@ def train_distributed(
 
 
 class _Driver:
-    def __init__(
-        self,
-        ray,
-        config: TrainConfig,
-        dist: DistConfig,
-        run_dir: Path,
-        resume: bool,
-        checkpoint_step: int | None,
-    ):
-        self.ray, self.config, self.dist, self.run_dir = ray, config, dist, run_dir
+    def __init__(self, ray, session: RunSession, dist: DistConfig):
+        config, run_dir = session.config, session.run_dir
+        self.ray, self.session, self.dist = ray, session, dist
+        self.config, self.run_dir = config, run_dir
         self.B = dist.envs_per_actor or config.num_envs
         self.ckpt_dir = str((run_dir / "checkpoints").resolve())
         learner_cls = ray.remote(num_cpus=1, num_gpus=dist.learner_gpus, max_restarts=0)(Learner)
         self.learner = learner_cls.remote(config, dist.num_actors, self.B)
-        self.env_steps, self.updates = 0, 0
-        if resume:
-            self.env_steps, self.updates = ray.get(
-                self.learner.restore.remote(self.ckpt_dir, checkpoint_step)
+        self.env_steps, self.updates, self.wall_time = 0, 0, 0.0
+        if session.resume:
+            self.env_steps, self.updates, self.wall_time = self._learner_call(
+                self.learner.restore.remote(self.ckpt_dir, session.checkpoint_step)
             )
+            session.start(self.env_steps)
         else:
             specs = ray.get(self.learner.specs.remote())
-            run_dir.mkdir(parents=True, exist_ok=True)
-            info = {
-                "config": config.to_dict(),
-                "version": __version__,
-                "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-                "env_specs": specs,
-                "distributed": dataclasses.asdict(dist),
-            }
-            (run_dir / RUN_FILE).write_text(json.dumps(info, indent=2))
-        self.logger = MetricLogger(
-            run_dir,
-            tensorboard=config.tensorboard,
-            wandb=config.wandb,
-            config=config.to_dict(),
-            resume=resume,
-        )
-        if resume:
-            self.logger.truncate_after(self.env_steps)
+            session.start(0, env_specs=specs, distributed=dataclasses.asdict(dist))
         actor_cls = _remote_actor_class(ray, dist)
         self.actors = [
             actor_cls.remote(config, i, self.B, config.seed * 1_000 + 7 * i + self.env_steps)
@@ -227,9 +202,9 @@ class _Driver:
         self.restarts = [0] * dist.num_actors
         self.seen = [False] * dist.num_actors  # a chunk arrived from this actor
         self.rejoining = [False] * dist.num_actors  # failed; its next chunk starts a new life
-        self.history: list[dict[str, float]] = []
+        self.history: list[dict[str, float]] = list(session.history)
         self.recent: deque = deque(maxlen=100)
-        self.last_eval: dict[str, float] = {}
+        self.last_eval: dict[str, float] = session.last_eval()
 
     # -- events ----------------------------------------------------------------------------------
     def _event(self, kind: str, **fields: Any) -> None:
@@ -252,11 +227,18 @@ class _Driver:
             raise self._lost(e) from e
 
     def _save(self) -> None:
-        self._learner_call(self.learner.save.remote(self.ckpt_dir, {"distributed": True}))
+        self._learner_call(
+            self.learner.save.remote(self.ckpt_dir, {"distributed": True}, self.wall_time)
+        )
 
     # -- the loop --------------------------------------------------------------------------------
     def run(self, progress: bool, on_log, on_start) -> RunResult:
         ray, c, d = self.ray, self.config, self.dist
+        final = self.session.finished_eval(self.env_steps)
+        if final is not None:  # resumed after it finished: nothing to do, nothing to add
+            self.session.close()
+            state = self._learner_call(self.learner.get_state.remote())
+            return RunResult(self.run_dir, self.env_steps, self.updates, final, state, self.history)
         chunk = d.chunk_steps
         inflight: dict[Any, tuple[int, Any]] = {}  # stats ref -> (actor, chunk ref)
         parked: dict[int, float] = {}  # actor -> time parked
@@ -283,11 +265,12 @@ class _Driver:
             submit(i)
         if on_start is not None:
             on_start({"actors": self.actors, "learner": self.learner, "ray": ray})
-        next_log = next_multiple(self.env_steps, c.log_every)
-        next_eval = next_multiple(self.env_steps, c.eval_every)
-        next_ckpt = next_multiple(self.env_steps, c.checkpoint_every)
+        logs = Cadence.after(self.env_steps, c.log_every)
+        evals = Cadence.after(self.env_steps, c.eval_every)
+        checkpoints = Cadence.after(self.env_steps, c.checkpoint_every)
         t_last, steps_last, updates_last = time.perf_counter(), self.env_steps, self.updates
-        display = _Progress(c.total_env_steps, self.env_steps) if progress else None
+        t_wall = t_last
+        display = Progress(c.total_env_steps, self.env_steps) if progress else None
         if display is not None:
             display.start()
         try:
@@ -350,12 +333,11 @@ class _Driver:
                                 submit(i)
                             else:
                                 parked[i] = time.perf_counter()
-                    if c.eval_every and self.env_steps >= next_eval and eval_ref is None:
-                        next_eval = next_multiple(self.env_steps, c.eval_every)
+                    if eval_ref is None and evals.due(self.env_steps):
                         eval_ref = self.evaluator.evaluate.remote(self.params_ref, self.env_steps)
-                    if self.env_steps >= next_log or self.env_steps >= c.total_env_steps:
-                        next_log = next_multiple(self.env_steps, c.log_every)
+                    if logs.due(self.env_steps) or self.env_steps >= c.total_env_steps:
                         now = time.perf_counter()
+                        self.wall_time, t_wall = self.wall_time + now - t_wall, now
                         if idle_since is not None:
                             idle_s += now - idle_since
                             idle_since = now
@@ -376,8 +358,7 @@ class _Driver:
                         lags.clear()
                         self._log(line, on_log, display)
                         t_last, steps_last, updates_last = now, self.env_steps, self.updates
-                    if c.checkpoint_every and self.env_steps >= next_ckpt:
-                        next_ckpt = next_multiple(self.env_steps, c.checkpoint_every)
+                    if checkpoints.due(self.env_steps):
                         self._save()
                 if stop.signum is not None:
                     if update_ref is not None:
@@ -399,14 +380,12 @@ class _Driver:
             self.last_eval = final
             line = {"env_steps": self.env_steps, **final}
             self._log(line, on_log, None)
-            (self.run_dir / "final_eval.json").write_text(
-                json.dumps({"env_steps": self.env_steps, **final}, indent=2)
-            )
+            self.session.finish(self.env_steps, final)
             state = ray.get(self.learner.get_state.remote())
         finally:
             if display is not None:
                 display.stop()
-            self.logger.close()
+            self.session.close()
         return RunResult(self.run_dir, self.env_steps, self.updates, final, state, self.history)
 
     def _restart(self, i: int, error: Exception | None) -> None:
@@ -432,13 +411,15 @@ class _Driver:
 
     def _line(self, elapsed: float, steps_before: int, updates_before: int) -> dict[str, float]:
         c = self.config
-        line: dict[str, float] = {"env_steps": self.env_steps, "perf/updates": self.updates}
-        if self.recent:
-            returns, successes = zip(*self.recent, strict=True)
-            line["charts/episode_return"] = float(np.mean(returns))
-            line["charts/success_rate"] = float(np.mean(successes))
-        line["perf/env_steps_per_s"] = (self.env_steps - steps_before) / elapsed
-        line["perf/updates_per_s"] = (self.updates - updates_before) / elapsed
+        line = log_line(
+            self.env_steps,
+            self.updates,
+            self.recent,
+            elapsed,
+            steps_before,
+            updates_before,
+            self.wall_time,
+        )
         learned_from = max(1, self.env_steps - c.warmup_steps)
         line["dist/utd_ratio"] = self.updates / learned_from
         line["dist/utd_target"] = c.updates_per_env_step
@@ -447,7 +428,7 @@ class _Driver:
 
     def _log(self, line: dict[str, float], on_log, display) -> None:
         self.history.append(line)
-        self.logger.log(int(line["env_steps"]), {k: v for k, v in line.items() if k != "env_steps"})
+        self.session.log(line)
         if display is not None:
             display.update(line)
         if on_log is not None:

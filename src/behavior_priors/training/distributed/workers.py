@@ -170,6 +170,8 @@ class Learner:
         )
         self.env_steps = 0  # steps stored in replay
         self.updates = 0
+        self.wall_time = 0.0  # the driver's training seconds, kept across resumes
+        self._checkpointer: Checkpointer | None = None
 
     def add(self, shard: int, steps: list, cut: bool) -> int:
         """Store an actor's chunk; returns the env steps stored so far."""
@@ -197,9 +199,9 @@ class Learner:
 
     def specs(self) -> dict[str, Any]:
         """The ``env_specs`` entry of ``run.json``, as the single-process loop writes it."""
-        from behavior_priors.training.run import _env_specs
+        from behavior_priors.training.run import env_specs as run_env_specs
 
-        return _env_specs(self)
+        return run_env_specs(self)
 
     def counters(self) -> tuple[int, int]:
         return self.env_steps, self.updates
@@ -215,6 +217,7 @@ class Learner:
             "counters": {
                 "env_steps": np.int64(self.env_steps),
                 "updates": np.int64(self.updates),
+                "wall_time": np.float64(self.wall_time),
             },
         }
 
@@ -223,17 +226,31 @@ class Learner:
         self.replay.load_state_dict(state["replay"])
         c = state["counters"]
         self.env_steps, self.updates = int(c["env_steps"]), int(c["updates"])
+        self.wall_time = float(c.get("wall_time", 0.0))
 
-    def save(self, checkpoint_dir: str, extra_meta: dict[str, Any]) -> int:
+    def _checkpoints(self, checkpoint_dir: str) -> Checkpointer:
+        # One Checkpointer for the run: it knows which checkpoints it wrote itself (any other
+        # at the same step is from before a resume and gets replaced).
+        if self._checkpointer is None or str(self._checkpointer.directory) != checkpoint_dir:
+            self._checkpointer = Checkpointer(Path(checkpoint_dir))
+        return self._checkpointer
+
+    def save(self, checkpoint_dir: str, extra_meta: dict[str, Any], wall_time: float) -> int:
         """Checkpoint into ``checkpoint_dir`` at the stored env steps; returns that step."""
+        self.wall_time = wall_time
         meta = {"version": __version__, "config": self.config.to_dict(), **extra_meta}
-        Checkpointer(Path(checkpoint_dir)).save(self.env_steps, self.state_dict(), meta)
+        self._checkpoints(checkpoint_dir).save(self.env_steps, self.state_dict(), meta)
         return self.env_steps
 
-    def restore(self, checkpoint_dir: str, step: int | None = None) -> tuple[int, int]:
-        state, _ = Checkpointer(Path(checkpoint_dir)).restore(step)
+    def restore(self, checkpoint_dir: str, step: int | None = None) -> tuple[int, int, float]:
+        """Continue from checkpoint ``step`` (default: the latest); ``(env_steps, updates,
+        wall_time)``. A run that stopped before its first checkpoint starts again at 0."""
+        checkpoints = self._checkpoints(checkpoint_dir)
+        if step is None and not checkpoints.steps():
+            return 0, 0, 0.0
+        state, _ = checkpoints.restore(step)
         self.load_state_dict(state)
-        return self.env_steps, self.updates
+        return self.env_steps, self.updates, self.wall_time
 
     def pid(self) -> int:
         return os.getpid()

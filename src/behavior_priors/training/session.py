@@ -1,0 +1,367 @@
+"""One run directory, owned by one :class:`RunSession`, for every training loop.
+
+The single-process loop (:func:`behavior_priors.training.run.train`), the vmapped seeds
+(:func:`behavior_priors.training.multiseed.train_seeds`) and the Ray driver
+(:mod:`behavior_priors.training.distributed`) differ in how they step and learn; what they
+write is the same and is written here, once:
+
+* opening: a new run needs a directory without a run in it; a folder holding files of a run
+  but no ``run.json`` (or the reverse for ``--resume``) is refused with what to do;
+* ``run.json`` and ``final_eval.json``, written atomically (temporary file, then rename);
+* the metric log, truncated atomically to the checkpoint a run resumes from, TensorBoard purged
+  past it (:class:`~behavior_priors.training.logger.MetricLogger`);
+* the checkpoints (:class:`~behavior_priors.training.checkpoint.Checkpointer`: checksummed,
+  and a checkpoint left from before the resume point is rewritten, never trusted);
+* the cadence of log lines, evaluations and checkpoints (:class:`Cadence`), the log line's
+  common part (:func:`log_line`), stop signals (:class:`StopFlag`) and the progress display.
+
+The guarantees are listed in ``docs/training.md``, "What a run directory guarantees".
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from behavior_priors import __version__
+from behavior_priors.training.checkpoint import Checkpointer
+from behavior_priors.training.config import TrainConfig
+from behavior_priors.training.files import atomic_write_text
+from behavior_priors.training.logger import METRICS_FILE, MetricLogger, read_metrics
+
+RUN_FILE = "run.json"
+FINAL_EVAL_FILE = "final_eval.json"
+CHECKPOINT_DIR = "checkpoints"
+# What a run writes besides run.json: their presence without run.json means a broken run.
+_RUN_OUTPUTS = (CHECKPOINT_DIR, METRICS_FILE, FINAL_EVAL_FILE, "tensorboard", "events.jsonl")
+
+
+class RunDirectoryError(ValueError):
+    """A run directory cannot be used as asked (the message says what to do)."""
+
+
+def read_run(run_dir: str | Path) -> dict[str, Any]:
+    """The ``run.json`` of a run directory (clear error when it is not one, or is corrupt)."""
+    path = Path(run_dir) / RUN_FILE
+    if not path.exists():
+        leftovers = [n for n in _RUN_OUTPUTS if (Path(run_dir) / n).exists()]
+        if leftovers:
+            raise FileNotFoundError(
+                f"{run_dir} holds files of a run ({', '.join(leftovers)}) but no {RUN_FILE}: "
+                "it cannot be resumed or loaded without its config. Restore run.json, or move "
+                "the folder away and start a new run"
+            )
+        raise FileNotFoundError(f"{run_dir} is not a run directory (no {RUN_FILE})")
+    try:
+        info = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise RunDirectoryError(f"{path} is corrupt ({e}); the run cannot be opened") from None
+    if not isinstance(info, dict) or not isinstance(info.get("config"), dict):
+        raise RunDirectoryError(f"{path} has no config; the run cannot be opened")
+    return info
+
+
+# -- cadence, log lines, signals, progress -------------------------------------------------------
+
+
+def next_multiple(n: int, every: int) -> int:
+    """The next multiple of ``every`` after ``n`` (0 when ``every`` is 0: never)."""
+    return (n // every + 1) * every if every else 0
+
+
+@dataclass
+class Cadence:
+    """ "Every ``every`` env steps" (0: never), continuing from any step (a resumed run keeps
+    the cadence of the run it continues)."""
+
+    every: int
+    next: int = 0
+
+    @classmethod
+    def after(cls, step: int, every: int) -> Cadence:
+        return cls(every, next_multiple(step, every))
+
+    def due(self, step: int) -> bool:
+        """True at most once per multiple passed: the first call at or after it."""
+        if not self.every or step < self.next:
+            return False
+        self.next = next_multiple(step, self.every)
+        return True
+
+
+def log_line(
+    env_steps: int,
+    updates: int,
+    recent: Iterable[tuple[float, bool]],
+    elapsed: float,
+    steps_before: int,
+    updates_before: int,
+    wall_time: float,
+) -> dict[str, float]:
+    """The part of a log line every loop makes: counters, recent episodes (``charts/``) and
+    speed since the previous line (``perf/``). ``recent``: (return, success) of recent
+    episodes; ``elapsed``: seconds since the previous line; ``wall_time``: training seconds
+    so far, across resumes."""
+    line: dict[str, float] = {"env_steps": env_steps, "perf/updates": updates}
+    recent = list(recent)
+    if recent:
+        returns, successes = zip(*recent, strict=True)
+        line["charts/episode_return"] = float(sum(returns) / len(returns))
+        line["charts/success_rate"] = float(sum(map(float, successes)) / len(successes))
+    elapsed = max(elapsed, 1e-9)
+    line["perf/env_steps_per_s"] = (env_steps - steps_before) / elapsed
+    line["perf/updates_per_s"] = (updates - updates_before) / elapsed
+    line["perf/wall_time_s"] = wall_time
+    return line
+
+
+class Interrupted(RuntimeError):
+    """A run stopped by SIGINT/SIGTERM after saving a checkpoint."""
+
+    def __init__(self, run_dir: Path, env_steps: int, signum: int):
+        self.run_dir, self.env_steps, self.signum = run_dir, env_steps, signum
+        super().__init__(
+            f"stopped by {signal.Signals(signum).name} at env step {env_steps}; checkpoint "
+            f"saved. Continue with: behavior-priors train --resume {run_dir}"
+        )
+
+
+class StopFlag:
+    """Installs SIGINT/SIGTERM handlers that ask the loop to stop (main thread only)."""
+
+    def __init__(self):
+        self.signum: int | None = None
+        self._old: dict[int, Any] = {}
+
+    def __enter__(self):
+        try:
+            for s in (signal.SIGINT, signal.SIGTERM):
+                self._old[s] = signal.signal(s, self._handle)
+        except ValueError:  # not the main thread: no handlers, the caller stops the run
+            self._old.clear()
+        return self
+
+    def _handle(self, signum, _frame):
+        if self.signum is not None:  # a second signal: stop now, the checkpoint is on disk
+            raise KeyboardInterrupt
+        self.signum = signum
+
+    def __call__(self) -> bool:
+        return self.signum is not None
+
+    def __exit__(self, *exc):
+        for s, h in self._old.items():
+            signal.signal(s, h)
+
+
+class Progress:
+    """A one-line ``rich`` display: steps, speed, recent return and success, KL."""
+
+    def __init__(self, total: int, done: int):
+        from rich.progress import BarColumn, TextColumn, TimeRemainingColumn
+        from rich.progress import Progress as RichProgress
+
+        self._progress = RichProgress(
+            TextColumn("[bold]train"),
+            BarColumn(),
+            TextColumn("{task.completed:,.0f}/{task.total:,.0f} steps"),
+            TimeRemainingColumn(),
+            TextColumn("{task.fields[info]}"),
+        )
+        self._task = self._progress.add_task("train", total=total, completed=done, info="")
+
+    def start(self):
+        self._progress.start()
+
+    def stop(self):
+        self._progress.stop()
+
+    def update(self, line: dict[str, float]) -> None:
+        parts = []
+        for key, fmt in (
+            ("perf/env_steps_per_s", "{:,.0f} steps/s"),
+            ("perf/updates_per_s", "{:,.0f} upd/s"),
+            ("charts/episode_return", "return {:.1f}"),
+            ("charts/success_rate", "success {:.0%}"),
+            ("eval/success_rate", "eval success {:.0%}"),
+            ("kl/total", "KL {:.3f}"),
+        ):
+            if key in line and isinstance(line[key], int | float):
+                parts.append(fmt.format(line[key]))
+        self._progress.update(self._task, completed=line["env_steps"], info="  ".join(parts))
+
+
+def _is_final_eval_line(line: dict[str, Any]) -> bool:
+    return all(k == "env_steps" or k.startswith("eval/") for k in line)
+
+
+# -- the session ---------------------------------------------------------------------------------
+
+
+class RunSession:
+    """A run directory opened for a new run or for continuing one.
+
+    Args:
+      run_dir: the directory.
+      config: the run's config; ``None`` when resuming (the saved one is used; a different
+        one is an error, because it would not continue the same run).
+      resume: continue the run in ``run_dir``.
+      checkpoint_step: with ``resume``, continue from this checkpoint (default: the latest).
+
+    Opening checks the directory and writes nothing. Then: :meth:`restore` (resume), :meth:`start`
+    (writes ``run.json`` for a new run, opens the log), :meth:`log`, :meth:`save`,
+    :meth:`finish`, :meth:`close`.
+    """
+
+    def __init__(
+        self,
+        run_dir: str | Path,
+        config: TrainConfig | None,
+        *,
+        resume: bool = False,
+        checkpoint_step: int | None = None,
+    ):
+        self.run_dir = Path(run_dir)
+        self.resume = resume
+        if checkpoint_step is not None and not resume:
+            raise ValueError("checkpoint_step chooses where a resumed run continues: resume=True")
+        self.checkpoint_step = checkpoint_step
+        if resume:
+            self.info = read_run(self.run_dir)
+            saved = TrainConfig.from_dict(self.info["config"])
+            if config is not None and config != saved:
+                raise ValueError(
+                    f"--resume continues {self.run_dir} with its own config; the given config "
+                    "differs (start a new run directory to change settings)"
+                )
+            self.config = saved
+        else:
+            if config is None:
+                raise ValueError("a new run needs a config")
+            if (self.run_dir / RUN_FILE).exists():
+                raise FileExistsError(
+                    f"{self.run_dir} already holds a run; continue it with resume=True "
+                    "(--resume) or choose another run directory"
+                )
+            leftovers = [n for n in _RUN_OUTPUTS if (self.run_dir / n).exists()]
+            if leftovers:
+                raise RunDirectoryError(
+                    f"{self.run_dir} holds files of another run ({', '.join(leftovers)}) but no "
+                    f"{RUN_FILE}; a new run there would mix with them. Move them away or "
+                    "choose another run directory"
+                )
+            self.info = {}
+            self.config = config
+        self._checkpointer: Checkpointer | None = None
+        self.logger: MetricLogger | None = None
+        self.history: list[dict[str, Any]] = []  # the log lines kept from before a resume
+
+    # -- checkpoints -------------------------------------------------------------------------
+    @property
+    def checkpoint_dir(self) -> Path:
+        return self.run_dir / CHECKPOINT_DIR
+
+    @property
+    def checkpointer(self) -> Checkpointer:
+        if self._checkpointer is None:
+            self._checkpointer = Checkpointer(self.checkpoint_dir)
+        return self._checkpointer
+
+    def restore(self) -> tuple[Any, dict[str, Any]] | None:
+        """``(state, meta)`` of the checkpoint a resumed run continues from, or ``None`` when
+        the run died before its first checkpoint (it then starts again from step 0 with its
+        saved config; a transferred run cannot, since its grafted modules are not saved)."""
+        if not self.resume:
+            raise ValueError("restore() is for resumed runs")
+        has_any = self.checkpoint_dir.exists() and self.checkpointer.steps()
+        if not has_any and self.checkpoint_step is None:
+            if "transfer" in self.info:
+                raise RunDirectoryError(
+                    f"{self.run_dir} stopped before its first checkpoint and was started from "
+                    "another run's modules, which only a checkpoint holds: remove the folder "
+                    "and run the transfer again"
+                )
+            return None
+        return self.checkpointer.restore(self.checkpoint_step)
+
+    def save(self, env_steps: int, state: Any, **meta: Any) -> None:
+        """Checkpoint ``state`` at ``env_steps`` (see :class:`Checkpointer`)."""
+        meta = {"version": __version__, "config": self.config.to_dict(), **meta}
+        self.checkpointer.save(env_steps, state, meta)
+
+    # -- run.json, the log, the final evaluation ----------------------------------------------
+    def start(self, env_steps: int, **info: Any) -> None:
+        """Begin writing: ``run.json`` for a new run (``info`` adds entries to it, e.g.
+        ``env_specs``), and the metric log, cut back to ``env_steps`` for a resumed run."""
+        if not self.resume:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            self.info = {
+                "config": self.config.to_dict(),
+                "version": __version__,
+                "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+                **info,
+            }
+            atomic_write_text(self.run_dir / RUN_FILE, json.dumps(self.info, indent=2))
+        c = self.config
+        if self.resume and (self.run_dir / METRICS_FILE).exists():
+            # The resumed run logs the steps after its checkpoint again; a final-evaluation
+            # line at the checkpoint itself is redone too (unless the run is already finished).
+            def keep(line: dict[str, Any]) -> bool:
+                step = line["env_steps"]
+                return step < env_steps or (step == env_steps and not _is_final_eval_line(line))
+
+            if self.finished_eval(env_steps) is not None:
+                self.history = read_metrics(self.run_dir)
+            else:
+                self.history = MetricLogger.truncate(self.run_dir, keep)
+        self.logger = MetricLogger(
+            self.run_dir,
+            tensorboard=c.tensorboard,
+            wandb=c.wandb,
+            config=c.to_dict(),
+            resume=self.resume,
+            purge_step=env_steps + 1 if self.resume else None,
+        )
+
+    def last_eval(self) -> dict[str, float]:
+        """The latest ``eval/`` metrics among the lines kept from before a resume."""
+        for line in reversed(self.history):
+            if any(k.startswith("eval/") for k in line):
+                return {k: v for k, v in line.items() if k.startswith("eval/")}
+        return {}
+
+    def finished_eval(self, env_steps: int) -> dict[str, float] | None:
+        """The final evaluation of a resumed run that had already finished at ``env_steps``
+        (so resuming it again does nothing), else ``None``."""
+        if not self.resume or env_steps < self.config.total_env_steps:
+            return None
+        try:
+            final = json.loads((self.run_dir / FINAL_EVAL_FILE).read_text())
+        except (OSError, json.JSONDecodeError, UnicodeDecodeError):
+            return None
+        if not isinstance(final, dict) or final.get("env_steps") != env_steps:
+            return None
+        return {k: v for k, v in final.items() if k != "env_steps"}
+
+    def log(self, line: dict[str, float]) -> None:
+        """Append one log line (``env_steps`` and metrics)."""
+        if self.logger is None:
+            raise RuntimeError("start() the session before logging")
+        self.logger.log(int(line["env_steps"]), {k: v for k, v in line.items() if k != "env_steps"})
+
+    def finish(self, env_steps: int, final: dict[str, float]) -> None:
+        """Write ``final_eval.json`` (atomically) for the run's last evaluation."""
+        atomic_write_text(
+            self.run_dir / FINAL_EVAL_FILE,
+            json.dumps({"env_steps": int(env_steps), **final}, indent=2),
+        )
+
+    def close(self) -> None:
+        if self.logger is not None:
+            self.logger.close()
+            self.logger = None
