@@ -181,3 +181,47 @@ def test_demo_writes_its_results_with_a_final_evaluation_and_its_interval(tmp_pa
     assert main(["demo", "--final-episodes", "0", "--run-dir", str(tmp_path / "no")]) == 2
     assert "--final-episodes must be >= 1" in capsys.readouterr().err
     assert not (tmp_path / "no").exists()
+
+
+def test_bad_input_is_one_line_and_changes_nothing(trained, tmp_path, capsys):
+    """Each case printed a traceback, `error: 17`, or silently did the wrong thing before."""
+    run_dir: Path = trained
+    video = run_dir / "videos" / "kept.gif"
+    video.parent.mkdir(exist_ok=True)
+    video.write_bytes(b"a video the user keeps")
+    capsys.readouterr()
+    cases = [
+        (["video", str(run_dir), "--steps", "-5", "--out", str(video)], "positive integer"),
+        (["eval", str(run_dir), "--episodes", "0"], "positive integer"),
+        (["plot", str(run_dir), "--metric", "nosuch", "--out", str(tmp_path / "p.png")], "nosuch"),
+        (["plot", str(run_dir), "--metric", "charts/episode_retrun"], "charts/episode_return"),
+    ]
+    for argv, message in cases:
+        try:
+            code = main(argv)
+        except SystemExit as e:  # argparse rejects the value
+            code = e.code
+        assert code == 2, argv
+        err = capsys.readouterr().err
+        assert message in err and "Traceback" not in err, (argv, err)
+    assert video.read_bytes() == b"a video the user keeps"
+    assert not (tmp_path / "p.png").exists()
+    # A run directory that is a file: the OS error's message, not its number.
+    blocker = tmp_path / "afile"
+    blocker.write_text("mine")
+    assert main(["train", *TINY_ARGS, "--total-env-steps", "40", "--run-dir", str(blocker)]) == 2
+    err = capsys.readouterr().err
+    assert "File exists" in err and "error: 17" not in err
+    assert blocker.read_text() == "mine"
+    # Environment options are checked before anything is written.
+    for kwargs, message in [
+        ("shaped=banana", "shaped must be True or False"),
+        ("episode_seconds=-1", "episode_seconds must be a finite number > 0"),
+        ("shaping_weight=nan", "shaping_weight must be a"),
+    ]:
+        target = tmp_path / kwargs.split("=")[0]
+        argv = ["train", *TINY_ARGS, "--env-kwargs", kwargs, "--run-dir", str(target)]
+        assert main(argv) == 2, kwargs
+        err = capsys.readouterr().err
+        assert message in err and "Traceback" not in err, err
+        assert not target.exists()

@@ -23,6 +23,26 @@ class UsageError(Exception):
     """A user mistake: printed as one line, exit status 2."""
 
 
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
+    return value
+
+
+def _non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {value}")
+    return value
+
+
 # -- train ------------------------------------------------------------------------------------
 
 
@@ -288,6 +308,7 @@ def _load_env(run, num_envs: int, seed: int):
 
 def _cmd_eval(args: argparse.Namespace) -> int:
     from behavior_priors.training.evaluation import run_episodes
+    from behavior_priors.training.files import atomic_write_text
     from behavior_priors.training.run import load
 
     run = load(args.run_dir, args.checkpoint_step)
@@ -304,7 +325,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     summary = {"env_steps": run.env_steps, "actor": "prior" if args.prior else "policy"}
     summary.update(stats.summary())
     out = Path(args.run_dir) / f"eval-{summary['actor']}-{run.env_steps}.json"
-    out.write_text(json.dumps(summary, indent=2))
+    atomic_write_text(out, json.dumps(summary, indent=2))
     print(json.dumps(summary, indent=2))
     print(f"written to {out}")
     return 0
@@ -331,14 +352,25 @@ def _cmd_video(args: argparse.Namespace) -> int:
 
 
 def _cmd_plot(args: argparse.Namespace) -> int:
+    from behavior_priors.training.logger import read_metrics
     from behavior_priors.training.plotting import plot_runs
 
     dirs = [Path(d) for d in args.run_dirs]
+    available: set[str] = set()
     for d in dirs:
         if not (d / "metrics.jsonl").exists():
             raise UsageError(f"{d} is not a run directory (no metrics.jsonl)")
+        available.update(k for line in read_metrics(d) for k in line if k != "env_steps")
+    metrics = args.metric or ("charts/episode_return", "eval/success_rate")
+    missing = [m for m in metrics if m not in available]
+    if args.metric and missing:
+        import difflib
+
+        close = difflib.get_close_matches(missing[0], sorted(available), n=3)
+        hint = f"; did you mean {', '.join(close)}?" if close else ""
+        raise UsageError(f"no run has metric {missing[0]!r}{hint}")
     out = args.out or (dirs[0] / "curves.png" if len(dirs) == 1 else dirs[0].parent / "curves.png")
-    plot_runs(dirs, out, metrics=args.metric or ("charts/episode_return", "eval/success_rate"))
+    plot_runs(dirs, out, metrics=metrics)
     print(f"learning curves: {out}")
     return 0
 
@@ -513,18 +545,20 @@ def build_parser() -> argparse.ArgumentParser:
     def run_dir_cmd(name: str, help: str) -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=help)
         p.add_argument("run_dir", type=Path)
-        p.add_argument("--checkpoint-step", type=int, help="default: the latest checkpoint")
-        p.add_argument("--seed", type=int, default=0)
+        p.add_argument(
+            "--checkpoint-step", type=_non_negative_int, help="default: the latest checkpoint"
+        )
+        p.add_argument("--seed", type=_non_negative_int, default=0)
         p.add_argument("--prior", action="store_true", help="act with the prior alone")
         return p
 
     p = run_dir_cmd("eval", "evaluate a trained run")
-    p.add_argument("--episodes", type=int, default=20)
+    p.add_argument("--episodes", type=_positive_int, default=20)
     p.add_argument("--stochastic", action="store_true", help="sample instead of the means")
     p.set_defaults(func=_cmd_eval)
     p = run_dir_cmd("video", "video of the policy (or --prior) of a run")
     p.add_argument("--out", type=Path, help="output .gif or .mp4 (default in the run dir)")
-    p.add_argument("--steps", type=int, help="control steps (default one episode)")
+    p.add_argument("--steps", type=_positive_int, help="control steps (default one episode)")
     p.add_argument("--format", choices=("gif", "mp4"), default="gif")
     p.add_argument("--renderer", choices=("auto", "mujoco", "schematic"), default="auto")
     p.set_defaults(func=_cmd_video)
@@ -543,10 +577,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_list)
     p = sub.add_parser("demo", help="train the default agent on the default task, show results")
     p.add_argument("--run-dir", type=Path)
-    p.add_argument("--steps", type=int, help="env steps (default: the demo preset's)")
+    p.add_argument("--steps", type=_positive_int, help="env steps (default: the demo preset's)")
     p.add_argument(
         "--final-episodes",
-        type=int,
+        type=_positive_int,
         default=100,
         help="deterministic episodes of the final evaluation (and of random actions)",
     )
@@ -595,16 +629,25 @@ def main(argv: list[str] | None = None) -> int:
     except UsageError as e:
         print(f"behavior-priors: error: {e}", file=sys.stderr)
         return 2
-    except (FileNotFoundError, FileExistsError, KeyError) as e:
+    except KeyError as e:  # str() of a KeyError quotes its message
         print(f"behavior-priors: error: {e.args[0] if e.args else e}", file=sys.stderr)
         return 2
-    except Exception as e:
+    except (OSError, ValueError, TypeError) as e:
+        # Bad input (a wrong option value, a broken run directory, a full disk): one line, not
+        # a traceback. BEHAVIOR_PRIORS_TRACEBACK=1 shows the traceback.
+        if os.environ.get("BEHAVIOR_PRIORS_TRACEBACK"):
+            raise
+        print(f"behavior-priors: error: {e}", file=sys.stderr)
+        return 2
+    except (FloatingPointError, RuntimeError) as e:
         from behavior_priors.training.checkpoint import CheckpointError
 
-        if isinstance(e, CheckpointError):
-            print(f"behavior-priors: error: {e}", file=sys.stderr)
-            return 1
-        raise
+        if os.environ.get("BEHAVIOR_PRIORS_TRACEBACK") or not isinstance(
+            e, CheckpointError | FloatingPointError
+        ):
+            raise
+        print(f"behavior-priors: error: {e}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -205,3 +205,31 @@ def test_unstable_copy_is_reset_and_counted_while_others_continue(
         assert (ts.step_type == StepType.MID).all()
     assert not (tmp_path / "MUJOCO_LOG.TXT").exists()
     assert env.reset(1).info["unstable_resets"].sum() == 0
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"shaped": "banana"}, "shaped must be True or False"),
+        ({"terminate_on_success": 1}, "terminate_on_success must be True or False"),
+        ({"episode_seconds": -1}, "episode_seconds must be a finite number > 0"),
+        ({"episode_seconds": 0.01}, "at least one control step"),
+        ({"shaping_weight": float("nan")}, "shaping_weight must be a finite number >= 0"),
+        ({"reward_scale": "10"}, "reward_scale must be a number"),
+        ({"physics_dt": 0.1}, "physics_dt must not exceed control_dt"),
+        ({"num_targets": -1}, "num_targets must be None or an integer >= 0"),
+        ({"tasks": ["go_to_target:0", "go_to_targt:1"]}, "unknown task kind"),
+        ({"tasks": []}, "non-empty"),
+    ],
+)
+def test_bad_options_are_refused_when_the_env_is_made(kwargs, message):
+    """These came in through `--env-kwargs` and trained (or crashed mid-run) before."""
+    with pytest.raises(ValueError, match=message):
+        make("pointmass-gtt3", **kwargs)
+
+
+def test_tasks_given_as_one_string_are_a_comma_separated_list():
+    env = make("pointmass-gtt3", tasks="go_to_target:1")  # was split into characters
+    assert "task/id_onehot" not in env.observation_spec()  # one task
+    env = make("pointmass-gtt3", tasks="go_to_target:0,go_to_target:2")
+    assert env.observation_spec()["task/id_onehot"].shape == (2,)

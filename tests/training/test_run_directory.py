@@ -1,0 +1,257 @@
+"""What a run directory guarantees (docs/training.md): each test reproduces a defect found by
+using the run directory as a careless or hostile user would, and failed before the fix."""
+
+import errno
+import io
+import json
+import os
+import pickle
+import shutil
+from pathlib import Path
+
+import jax
+import numpy as np
+import pytest
+
+from behavior_priors.agents.svg0 import SVG0Config
+from behavior_priors.cli import main
+from behavior_priors.training.checkpoint import Checkpointer, CheckpointError
+from behavior_priors.training.config import TrainConfig
+from behavior_priors.training.logger import read_metrics
+from behavior_priors.training.run import load, train
+from behavior_priors.training.session import RunDirectoryError, RunSession
+
+TINY = TrainConfig(
+    env="pointmass-gtt3",
+    env_kwargs={"episode_seconds": 1.0},
+    num_envs=2,
+    seed=5,
+    total_env_steps=160,
+    sequence_length=4,
+    batch_size=8,
+    replay_capacity=1_000,
+    warmup_steps=40,
+    updates_per_env_step=0.5,
+    eval_every=80,
+    eval_episodes=2,
+    log_every=40,
+    checkpoint_every=80,
+    tensorboard=False,
+    agent=SVG0Config(
+        policy_hidden=(8,),
+        prior_hidden=(8,),
+        critic_hidden=(8,),
+        latent_dim=2,
+        num_action_samples=2,
+        target_update_period=5,
+    ),
+)
+
+
+def _params(state):
+    import equinox as eqx
+
+    return [np.asarray(x) for x in jax.tree.leaves(eqx.filter(state, eqx.is_array))]
+
+
+def _without_speed(lines):
+    return [{k: v for k, v in ln.items() if not k.startswith("perf/")} for ln in lines]
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory):
+    run_dir = tmp_path_factory.mktemp("runs") / "full"
+    result = train(TINY, run_dir)
+    return run_dir, result
+
+
+@pytest.fixture
+def copy(finished, tmp_path):
+    run_dir = tmp_path / "copy"
+    shutil.copytree(finished[0], run_dir)
+    return run_dir
+
+
+def test_a_folder_with_checkpoints_but_no_run_json_is_refused_and_left_as_it_was(copy, capsys):
+    (copy / "run.json").unlink()
+    before = {p: p.read_bytes() for p in copy.rglob("*") if p.is_file()}
+    short = TINY.replace(total_env_steps=80)
+    with pytest.raises(RunDirectoryError, match="holds files of another run"):
+        train(short, copy)
+    with pytest.raises(FileNotFoundError, match=r"no run\.json"):
+        train(None, copy, resume=True)
+    with pytest.raises(FileNotFoundError, match="holds files of a run"):
+        load(copy)
+    assert main(["eval", str(copy)]) == 2
+    assert "holds files of a run" in capsys.readouterr().err
+    after = {p: p.read_bytes() for p in copy.rglob("*") if p.is_file()}
+    assert after == before  # nothing wiped, nothing added
+
+
+def test_a_full_disk_while_resuming_leaves_the_metric_log_whole(copy, monkeypatch):
+    metrics = copy / "metrics.jsonl"
+    original = metrics.read_bytes()
+
+    class FullDisk(io.TextIOWrapper):
+        def write(self, text):
+            super().write(text[: len(text) // 2])
+            self.flush()
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+    def full_disk(opener):
+        def wrapped(file, mode="r", *args, **kwargs):
+            f = opener(file, mode, *args, **kwargs)
+            return FullDisk(f.detach()) if "w" in mode and "b" not in mode else f
+
+        return wrapped
+
+    # pathlib writes through io.open; atomic_write_text through os.fdopen.
+    monkeypatch.setattr(io, "open", full_disk(io.open))
+    monkeypatch.setattr(os, "fdopen", full_disk(os.fdopen))
+    with pytest.raises(OSError, match="No space left"):
+        train(None, copy, resume=True, checkpoint_step=80)
+    monkeypatch.undo()
+    assert metrics.read_bytes() == original
+    assert not [p for p in copy.iterdir() if p.name.endswith(".tmp")]
+
+
+def test_resuming_from_an_earlier_checkpoint_replaces_a_corrupt_later_one(finished, copy):
+    state_dir = copy / "checkpoints" / "160" / "state"
+    for f in state_dir.rglob("*"):
+        if f.is_file() and "ocdbt" in str(f.relative_to(state_dir)):
+            f.write_bytes(b"garbage")
+    with pytest.raises(CheckpointError, match="corrupt"):
+        load(copy)
+    train(None, copy, resume=True, checkpoint_step=80)
+    # The continued run rewrote 160: it loads, and it is the uninterrupted run's state.
+    for a, b in zip(_params(load(copy).state), _params(finished[1].state), strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert _without_speed(read_metrics(copy)) == _without_speed(read_metrics(finished[0]))
+
+
+class _Payload:
+    """Pickles to a call that creates a file: what a crafted checkpoint would run."""
+
+    def __init__(self, marker: Path):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (Path.touch, (self.marker,))
+
+
+def test_a_crafted_pickle_in_a_checkpoint_is_refused_not_executed(copy, tmp_path):
+    marker = tmp_path / "pwned"
+    ck = Checkpointer(copy / "checkpoints")
+    state, meta = ck.restore(160)
+    state["env"]["rng"] = np.frombuffer(pickle.dumps(_Payload(marker)), np.uint8).copy()
+    shutil.rmtree(copy / "checkpoints" / "160")
+    Checkpointer(copy / "checkpoints").save(160, state, {k: meta[k] for k in ("version", "config")})
+    with pytest.raises(CheckpointError, match="pickle"):
+        train(None, copy, resume=True)
+    assert not marker.exists()
+
+
+def test_generator_state_round_trips_as_json_and_garbage_is_a_clear_error():
+    from behavior_priors.envs.base import generator_state_from_array, generator_state_to_array
+
+    a = np.random.default_rng(7)
+    a.random(3)
+    saved = generator_state_to_array(a)
+    json.loads(saved.tobytes())  # plain JSON, readable by anyone
+    b = np.random.default_rng(0)
+    generator_state_from_array(b, saved)
+    assert a.random() == b.random()
+    with pytest.raises(ValueError, match="corrupt"):
+        generator_state_from_array(b, np.frombuffer(b"{not json", np.uint8))
+    with pytest.raises(ValueError, match="not a PCG64"):
+        generator_state_from_array(b, np.frombuffer(b'{"bit_generator": "MT19937"}', np.uint8))
+
+
+def _flat(tree, path=""):
+    if isinstance(tree, dict):
+        return {k: v for key in tree for k, v in _flat(tree[key], f"{path}/{key}").items()}
+    if isinstance(tree, list | tuple):
+        return {k: v for i, x in enumerate(tree) for k, v in _flat(x, f"{path}/{i}").items()}
+    return {path: np.asarray(tree)}
+
+
+def test_every_flipped_byte_of_a_checkpoint_is_caught_or_harmless(finished, tmp_path):
+    """Flip one random bit in each of 24 copies of a checkpoint (spread over its data files):
+    restoring either raises the corrupt-checkpoint error or gives back exactly the saved arrays
+    (a flip in unused padding), never other values."""
+    source = finished[0] / "checkpoints" / "160"
+    clean = _flat(Checkpointer(finished[0] / "checkpoints").restore(160)[0])
+    data = sorted(
+        f for f in (source / "state").rglob("*") if f.is_file() and f.stat().st_size > 128
+    )
+    assert data
+    caught = 0
+    rng = np.random.default_rng(0)
+    for trial in range(24):
+        run_dir = tmp_path / f"flip{trial}"
+        shutil.copytree(finished[0], run_dir)
+        target = run_dir / data[trial % len(data)].relative_to(finished[0])
+        raw = bytearray(target.read_bytes())
+        raw[int(rng.integers(len(raw)))] ^= 1 << int(rng.integers(8))
+        target.write_bytes(bytes(raw))
+        try:
+            restored = _flat(Checkpointer(run_dir / "checkpoints").restore(160)[0])
+        except CheckpointError as e:
+            assert "corrupt" in str(e)
+            caught += 1
+        else:
+            assert restored.keys() == clean.keys()
+            for k, v in clean.items():
+                assert restored[k].dtype == v.dtype and restored[k].tobytes() == v.tobytes(), k
+        shutil.rmtree(run_dir)
+    assert caught > 0
+
+
+def test_a_run_that_died_before_its_first_checkpoint_resumes_from_the_start(finished, tmp_path):
+    run_dir = tmp_path / "early"
+
+    class Crash(Exception):
+        pass
+
+    def crash(line):
+        if line["env_steps"] >= 40:
+            raise Crash
+
+    with pytest.raises(Crash):
+        train(TINY, run_dir, on_log=crash)
+    assert (run_dir / "run.json").exists() and not (run_dir / "checkpoints").exists()
+    with pytest.raises(FileExistsError, match="resume"):
+        train(TINY, run_dir)
+    result = train(None, run_dir, resume=True)
+    assert result.env_steps == TINY.total_env_steps
+    assert _without_speed(read_metrics(run_dir)) == _without_speed(read_metrics(finished[0]))
+
+
+def test_resuming_a_finished_run_again_changes_nothing(finished, copy):
+    before = read_metrics(copy)
+    final = json.loads((copy / "final_eval.json").read_text())
+    for _ in range(2):
+        result = train(None, copy, resume=True)
+        assert result.env_steps == TINY.total_env_steps
+        assert {"env_steps": result.env_steps, **result.final_eval} == final
+    assert read_metrics(copy) == before
+
+
+def test_a_diverged_learner_is_reported_as_such_not_as_bad_actions(tmp_path):
+    lr = 1e30  # NaN parameters within a few updates, long before the first log line
+    config = TINY.replace(
+        total_env_steps=2_000,
+        eval_every=0,
+        log_every=2_000,
+        checkpoint_every=0,
+        agent=TINY.agent.replace(
+            policy_learning_rate=lr, critic_learning_rate=lr, prior_learning_rate=lr
+        ),
+    )
+    with pytest.raises(FloatingPointError, match=r"learner step .* diverged"):
+        train(config, tmp_path / "nan")
+
+
+def test_session_refuses_a_checkpoint_step_without_resume(tmp_path):
+    with pytest.raises(ValueError, match="resume"):
+        RunSession(tmp_path / "r", TINY, checkpoint_step=80)
