@@ -580,7 +580,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--steps", type=_positive_int, help="env steps (default: the demo preset's)")
     p.add_argument(
         "--final-episodes",
-        type=_positive_int,
+        type=int,
         default=100,
         help="deterministic episodes of the final evaluation (and of random actions)",
     )

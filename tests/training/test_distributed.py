@@ -240,3 +240,40 @@ def test_cli_distributed_options_are_checked_before_anything_runs(tmp_path, caps
     assert main(["train", "--distributed", "--utd-tolerance", "2", "--run-dir", str(run_dir)]) == 2
     assert not run_dir.exists()
     assert main(["train", "--resume", str(tmp_path / "nothing")]) == 2
+
+
+def test_the_three_loops_write_the_same_run_directory(ray_instance, tmp_path):
+    """One seed, vmapped seeds and Ray write the same files with the same metric names (the
+    driver's lines lacked perf/wall_time_s when each loop wrote its own)."""
+    from behavior_priors.training.distributed import train_distributed
+    from behavior_priors.training.multiseed import train_seeds
+    from behavior_priors.training.run import read_run, train
+
+    config = TINY.replace(total_env_steps=160, eval_every=80, checkpoint_every=80, log_every=40)
+    dirs = {name: tmp_path / name for name in ("single", "seeds", "ray")}
+    train(config, dirs["single"])
+    train_seeds(config, [config.seed], [dirs["seeds"]])
+    dist = DistConfig(num_actors=1, chunk_steps=4, broadcast_every=4)
+    train_distributed(config, dirs["ray"], dist)
+
+    def layout(d):
+        return sorted(
+            str(p.relative_to(d))
+            for p in d.rglob("*")
+            if (p.is_file() and p.parent == d) or p.parent.parent == d / "checkpoints"
+        )
+
+    def metric_names(d):
+        return {k for ln in read_metrics(d) for k in ln if not k.startswith("dist/")}
+
+    reference = dirs["single"]
+    for name, d in dirs.items():
+        assert layout(d) == layout(reference), name
+        assert metric_names(d) == metric_names(reference), name
+        info = read_run(d)
+        assert {"config", "version", "created", "env_specs"} <= info.keys(), name
+        assert info["env_specs"] == read_run(reference)["env_specs"], name
+        final = json.loads((d / "final_eval.json").read_text())
+        assert final.keys() == json.loads((reference / "final_eval.json").read_text()).keys()
+        assert final["env_steps"] == 160
+    assert "perf/wall_time_s" in metric_names(dirs["ray"])

@@ -2,21 +2,15 @@
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable
 
 import jax
 import numpy as np
 
-from behavior_priors.agents.svg0 import (
-    SVG0Config,
-    SVG0Networks,
-    initial_actor_state,
-    select_action,
-    select_prior_action,
-)
+from behavior_priors.agents.svg0 import SVG0Config, SVG0Networks, initial_actor_state
 from behavior_priors.envs.base import Env, TimeStep
 from behavior_priors.networks.policies import Policy
+from behavior_priors.training.acting import make_actor
 from behavior_priors.training.actions import ActionLayout
 from behavior_priors.training.episodes import EpisodeStats, EpisodeTracker
 
@@ -39,13 +33,15 @@ def run_episodes(
     ``evaluation`` acts with the means; ``prior_of=networks`` acts with those networks' prior
     instead of ``policy`` (see :func:`~behavior_priors.agents.svg0.select_prior_action`).
     """
-    act = _actor(policy, config, evaluation, prior_of)
+    act = make_actor(config, deterministic=evaluation, use_prior=prior_of is not None)
+    module = prior_of if prior_of is not None else policy
     actions = ActionLayout.from_spec(env.action_spec())
     carry = {"state": initial_actor_state(config, env.num_envs), "key": jax.random.PRNGKey(seed)}
 
     def choose(ts: TimeStep) -> np.ndarray:
-        carry["key"], sub = jax.random.split(carry["key"])
-        a, carry["state"] = act(ts.observation, ts.first(), carry["state"], sub)
+        a, _, carry["state"], carry["key"] = act(
+            module, ts.observation, ts.first(), carry["state"], carry["key"]
+        )
         return actions.to_env(a)
 
     return collect_episodes(env, num_episodes, seed, choose, max_steps)
@@ -95,23 +91,6 @@ def collect_episodes(
     return EpisodeStats(
         stats.returns[keep], stats.lengths[keep], stats.successes[keep], stats.task_ids[keep]
     )
-
-
-def _actor(policy: Policy, config: SVG0Config, evaluation: bool, prior_of: SVG0Networks | None):
-    """``act(obs, first, state, key) -> (action, state)`` with the policy or the prior."""
-    if prior_of is not None:
-        f = _jitted(config, evaluation, True)
-        return lambda o, fi, s, k: f(prior_of, o, fi, s, k)
-    g = _jitted(config, evaluation, False)
-    return lambda o, fi, s, k: g(policy, o, fi, s, k)
-
-
-@functools.lru_cache(maxsize=32)
-def _jitted(config: SVG0Config, evaluation: bool, prior: bool):
-    # Cached so that periodic evaluations reuse one compiled function.
-    if prior:
-        return jax.jit(lambda n, o, f, s, k: select_prior_action(n, o, f, s, k, config, evaluation))
-    return jax.jit(lambda p, o, f, s, k: select_action(p, o, f, s, k, config, evaluation)[::2])
 
 
 def random_action_stats(env: Env, num_episodes: int, rng: np.random.Generator) -> dict[str, float]:

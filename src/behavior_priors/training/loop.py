@@ -14,7 +14,6 @@ Synchronous and deterministic: the same config and seed give the same numbers.
 
 from __future__ import annotations
 
-import functools
 import time
 from collections import deque
 from collections.abc import Callable
@@ -31,6 +30,7 @@ from behavior_priors.agents import svg0
 from behavior_priors.envs.base import Env, TimeStep
 from behavior_priors.envs.registry import make
 from behavior_priors.replay import SequenceReplay
+from behavior_priors.training.acting import make_actor
 from behavior_priors.training.actions import ActionLayout
 from behavior_priors.training.config import TrainConfig
 from behavior_priors.training.episodes import EpisodeStats, EpisodeTracker
@@ -73,13 +73,11 @@ class Trainer:
 
         key = jax.random.PRNGKey(c.seed)
         k_init, self.act_key = jax.random.split(key)
-        self.state = svg0.init(
-            c.agent, self.obs_shapes, self.actions.size, k_init, self.actions.discrete
-        )
+        self.state = learner_state_from_specs(c.agent, self.obs_shapes, self.actions, k_init)
         # The loop owns the state and never reads an old one: let XLA update it in place.
         self.update_fn = svg0.make_update_fn(c.agent, donate=True)
         agent = c.agent
-        self._act = _jitted_actor(agent)
+        self._act = make_actor(agent)
         self.replay = SequenceReplay(
             capacity_steps=c.replay_capacity,
             num_envs=c.num_envs,
@@ -314,6 +312,17 @@ class Trainer:
         return line
 
 
+def learner_state_from_specs(
+    agent: svg0.SVG0Config,
+    obs_shapes: dict[str, tuple[int, ...]],
+    actions: ActionLayout,
+    key: jax.Array,
+) -> svg0.TrainState:
+    """A fresh learner state for observations ``{key: shape}`` (no batch axis) and an action
+    layout: what every loop trains and what loading fills with a checkpoint's arrays."""
+    return svg0.init(agent, obs_shapes, actions.size, key, actions.discrete)
+
+
 def learner_state_from_arrays(template: svg0.TrainState, arrays: Any) -> svg0.TrainState:
     """A learner state with ``template``'s structure and the checkpointed ``arrays`` (the list
     :meth:`Trainer.state_dict` saves under ``"learner"``). ``ValueError`` names the first array
@@ -341,23 +350,3 @@ def _as_list(x: Any) -> list:
     if isinstance(x, dict):
         return [x[str(i)] for i in range(len(x))]
     return list(x)
-
-
-@functools.lru_cache(maxsize=16)
-def _jitted_actor(agent: svg0.SVG0Config):
-    """``act(policy, obs, first, actor_state, key) -> (action, extras, actor_state, key)``.
-
-    The key is split inside (``key, sub = split(key)``, the policy samples with ``sub``): a
-    separate ``jax.random.split`` per step costs a dispatch of its own, about 0.1 ms on the CPU,
-    as long as the policy's forward pass. Cached per config: trainers in one process (seeds,
-    tests) share the compiled function.
-    """
-
-    def act(policy, obs, first, actor_state, key):
-        key, sub = jax.random.split(key)
-        action, extras, actor_state = svg0.select_action(
-            policy, obs, first, actor_state, sub, agent
-        )
-        return action, extras, actor_state, key
-
-    return jax.jit(act)

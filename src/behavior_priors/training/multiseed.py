@@ -30,6 +30,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from behavior_priors.agents import svg0
+from behavior_priors.training.acting import make_vmapped_actor
 from behavior_priors.training.config import TrainConfig
 from behavior_priors.training.loop import RunResult, Trainer
 from behavior_priors.training.run import env_specs, restore_trainer
@@ -72,7 +73,7 @@ class MultiSeedTrainer:
         self.seeds = seeds
         self.trainers = [Trainer(config.replace(seed=s)) for s in seeds]
         self._load_from_trainers()
-        self._act = _vmapped_actor(config.agent, self._static_policy)
+        self._act = make_vmapped_actor(config.agent, self._static_policy)
         self._update = _vmapped_update(config.agent, self._static_state)
 
     # -- stacking ----------------------------------------------------------------------------
@@ -205,16 +206,6 @@ class MultiSeedTrainer:
                 if on_log is not None:
                     on_log(i, line)
         return [t.last_eval for t in ts]
-
-
-def _vmapped_actor(agent: svg0.SVG0Config, static_policy: Any):
-    def act(policy, obs, first, state, key):
-        key, sub = jax.random.split(key)
-        policy = eqx.combine(policy, static_policy)
-        action, extras, state = svg0.select_action(policy, obs, first, state, sub, agent)
-        return action, extras, state, key
-
-    return jax.jit(jax.vmap(act))
 
 
 def _vmapped_update(agent: svg0.SVG0Config, static_state: Any):

@@ -26,10 +26,16 @@ import numpy as np
 
 from behavior_priors.agents import svg0
 from behavior_priors.envs.base import Env
+from behavior_priors.training.acting import make_actor
 from behavior_priors.training.actions import ActionLayout
 from behavior_priors.training.checkpoint import Checkpointer, CheckpointError
 from behavior_priors.training.config import TrainConfig
-from behavior_priors.training.loop import RunResult, Trainer, learner_state_from_arrays
+from behavior_priors.training.loop import (
+    RunResult,
+    Trainer,
+    learner_state_from_arrays,
+    learner_state_from_specs,
+)
 from behavior_priors.training.session import (
     RUN_FILE,
     Cadence,
@@ -207,15 +213,12 @@ class Policy:
         self._actions = ActionLayout.from_env_specs(run.env_specs)
         self._state = svg0.initial_actor_state(agent, num_envs)
         self._key = jax.random.PRNGKey(seed)
-        self._act = jax.jit(
-            lambda p, o, f, s, k: svg0.select_action(p, o, f, s, k, agent, deterministic)
-        )
+        self._act = make_actor(agent, deterministic=deterministic)
         self.num_envs = num_envs
 
     def act(self, obs: dict[str, Any], first: Any = None) -> np.ndarray:
         first = np.zeros(self.num_envs, bool) if first is None else np.asarray(first, bool)
-        self._key, sub = jax.random.split(self._key)
-        a, _, self._state = self._act(self.network, obs, first, self._state, sub)
+        a, _, self._state, self._key = self._act(self.network, obs, first, self._state, self._key)
         return self._actions.to_env(a)
 
 
@@ -227,9 +230,7 @@ def load(run_dir: str | Path, checkpoint_step: int | None = None) -> LoadedRun:
     specs = info["env_specs"]
     shapes = {k: tuple(v) for k, v in specs["observation_shapes"].items()}
     actions = ActionLayout.from_env_specs(specs)
-    template = svg0.init(
-        config.agent, shapes, actions.size, jax.random.PRNGKey(0), actions.discrete
-    )
+    template = learner_state_from_specs(config.agent, shapes, actions, jax.random.PRNGKey(0))
     state, meta = Checkpointer(run_dir / "checkpoints").restore(checkpoint_step)
     try:
         learner = learner_state_from_arrays(template, state["learner"])

@@ -23,8 +23,8 @@ import numpy as np
 
 from behavior_priors.agents.svg0 import initial_actor_state
 from behavior_priors.envs.base import Env
+from behavior_priors.training.acting import make_actor
 from behavior_priors.training.actions import ActionLayout
-from behavior_priors.training.evaluation import _actor
 
 Renderer = Literal["auto", "mujoco", "schematic"]
 _GL_FAILED = False
@@ -57,9 +57,8 @@ def record(
     if deterministic is None:
         deterministic = not use_prior
     agent = run.config.agent
-    act = _actor(
-        run.state.networks.policy, agent, deterministic, run.state.networks if use_prior else None
-    )
+    act = make_actor(agent, deterministic=deterministic, use_prior=use_prior)
+    module = run.state.networks if use_prior else run.state.networks.policy
     actions = ActionLayout.from_spec(env.action_spec())
     state = initial_actor_state(agent, env.num_envs)
     key = jax.random.PRNGKey(seed)
@@ -69,8 +68,7 @@ def record(
     frames = [draw(trail)]
     total, successes, episodes = 0.0, 0, 0
     for _ in range(num_steps):
-        key, sub = jax.random.split(key)
-        a, state = act(ts.observation, ts.first(), state, sub)
+        a, _, state, key = act(module, ts.observation, ts.first(), state, key)
         ts = env.step(actions.to_env(a))
         total += float(ts.reward[0])
         if ts.first()[0]:

@@ -22,13 +22,14 @@ import numpy as np
 from behavior_priors import __version__
 from behavior_priors.agents import svg0
 from behavior_priors.envs.registry import make
+from behavior_priors.training.acting import make_actor
 from behavior_priors.training.actions import ActionLayout
 from behavior_priors.training.checkpoint import Checkpointer
 from behavior_priors.training.config import TrainConfig
 from behavior_priors.training.distributed.replay_service import ShardedReplay
 from behavior_priors.training.episodes import EpisodeTracker
 from behavior_priors.training.evaluation import run_episodes
-from behavior_priors.training.loop import _jitted_actor, learner_state_from_arrays
+from behavior_priors.training.loop import learner_state_from_arrays, learner_state_from_specs
 
 
 def env_specs(config: TrainConfig) -> tuple[dict[str, Any], Any]:
@@ -44,9 +45,7 @@ def env_specs(config: TrainConfig) -> tuple[dict[str, Any], Any]:
 def _fresh_state(config: TrainConfig, obs_spec: dict[str, Any], action_spec: Any):
     shapes = {k: tuple(v.shape) for k, v in obs_spec.items()}
     actions = ActionLayout.from_spec(action_spec)
-    return svg0.init(
-        config.agent, shapes, actions.size, jax.random.PRNGKey(config.seed), actions.discrete
-    )
+    return learner_state_from_specs(config.agent, shapes, actions, jax.random.PRNGKey(config.seed))
 
 
 def policy_arrays(state: svg0.TrainState) -> list[np.ndarray]:
@@ -83,7 +82,7 @@ class ActorWorker:
         self.action_spec = self.env.action_spec()
         template = _fresh_state(config, self.env.observation_spec(), self.action_spec)
         self._policy = _PolicyTemplate(template)
-        self._act = _jitted_actor(config.agent)
+        self._act = make_actor(config.agent)
         if restarts:
             seed = int(np.random.default_rng([seed, restarts, os.getpid()]).integers(2**31))
         self.key = jax.random.PRNGKey(seed)
