@@ -156,3 +156,23 @@ def check_actions(actions: Any, spec: BoundedArraySpec | DiscreteSpec, num_envs:
         bad = np.argwhere(~np.isfinite(arr).reshape(num_envs, -1).all(axis=1)).ravel()
         raise ValueError(f"actions contain NaN or inf (copies {bad.tolist()})")
     return arr
+
+
+def spawn_like(env: Env, num_envs: int) -> Env:
+    """A new environment of ``env``'s kind with ``num_envs`` copies, from its ``spawn(num_envs)``
+    method (the Gymnasium and dm_control adapters have one): how a training loop given an
+    environment object builds its evaluation environment.
+
+    Raises:
+      ValueError: ``env`` has no ``spawn``; the message says how to name the environment
+        instead, so that every process can build it.
+    """
+    spawn = getattr(env, "spawn", None)
+    if not callable(spawn):
+        raise ValueError(
+            f"{type(env).__name__} has no spawn(num_envs), so an evaluation environment of the "
+            "same kind cannot be built from it: name the environment by a string in config.env "
+            "(a registered name, 'gymnasium:<id>', 'dm_control:<domain>-<task>' or "
+            "'<module>:<callable>'; docs/envs.md) instead of passing an object, or pass eval_env"
+        )
+    return spawn(num_envs)
