@@ -380,6 +380,10 @@ def _cmd_list(args: argparse.Namespace) -> int:
         print("environments:")
         for e in list_envs():
             print(f"  {e.name:32s} {e.description}")
+        print(
+            "  and any gymnasium:<id>, dm_control:<domain>-<task> or <module>:<callable> "
+            "(docs/envs.md)"
+        )
     if what in ("all", "bodies"):
         print("bodies:\n  " + "\n  ".join(bodies.BODIES))
     if what in ("all", "tasks"):

@@ -149,8 +149,6 @@ def _make_gymnasium(env_id: str, num_envs: int, kwargs: dict[str, Any]) -> Env:
     from behavior_priors.envs.adapters.from_gymnasium import FromGymnasium
 
     options, rest = _split_options(kwargs)
-    if "obs_keys" in options and isinstance(options["obs_keys"], dict):
-        options["obs_keys"] = dict(options["obs_keys"])
     try:
         probe = gym.make(env_id, **rest)
     except gym.error.UnregisteredEnv as e:
