@@ -116,10 +116,11 @@ def test_success_rule_forms_and_bad_rules():
 
 def test_task_id_rule_forms_and_bad_rules():
     assert TaskIds([2, 5], 2).static.tolist() == [2, 5]
+    assert TaskIds([2, 5], 3).static.tolist() == [2, 5, 2]  # an eval env with more copies
     assert TaskIds("obs:onehot", 1).read(0, None, {"onehot": np.array([0, 0, 1.0])}, None) == 2
     assert TaskIds(lambda env: env["k"], 1).read(0, {"k": 4}, None, None) == 4
-    with pytest.raises(ValueError, match="one int per copy"):
-        TaskIds([1, 2, 3], 2)
+    with pytest.raises(ValueError, match="one per copy"):
+        TaskIds([1.5, 2], 2)
     with pytest.raises(ValueError, match="'obs:<name>'"):
         TaskIds("info:x", 2)  # dm_control has no info
     with pytest.raises(KeyError, match="has no 'missing'"):

@@ -18,7 +18,8 @@ success rules
     source's own observation and info of one copy.
 
 task-id rules
-  * an ``int``: every copy runs that task; a sequence of ``B`` ints: one per copy.
+  * an ``int``: every copy runs that task; a sequence of ints: copy ``i`` runs
+    ``ids[i % len(ids)]``.
   * ``"info:<key>"`` (Gymnasium) or ``"obs:<name>"``: read from the source's info or
     observation at every step; a scalar is the id, a one-hot vector its ``argmax``.
   * from Python, a callable ``fn(env) -> int`` of the copy's source environment.
@@ -107,11 +108,11 @@ class TaskIds:
             self._fn = rule
         else:
             ids = np.asarray(rule)
-            if ids.shape != (num_envs,) or not np.issubdtype(ids.dtype, np.integer):
-                raise ValueError(
-                    f"task_id as a sequence needs one int per copy ({num_envs}); got {rule!r}"
-                )
-            self.static = ids.astype(np.int32)
+            if ids.ndim != 1 or not ids.size or not np.issubdtype(ids.dtype, np.integer):
+                raise ValueError(f"task_id as a sequence needs ints, one per copy; got {rule!r}")
+            # Copy i runs ids[i % len(ids)], so an evaluation environment with another number
+            # of copies, made from the same env_kwargs, keeps the same assignment pattern.
+            self.static = np.resize(ids, num_envs).astype(np.int32)
         if self.static is not None and np.any(self.static < 0):
             raise ValueError(f"task ids must be >= 0, got {self.static.tolist()}")
 
