@@ -13,7 +13,6 @@ from gymnasium.utils.env_checker import check_env
 
 from behavior_priors.envs import Env
 from behavior_priors.envs.adapters import FromDmControl, FromGymnasium
-from behavior_priors.envs.base import spawn_like
 from behavior_priors.envs.registry import ENTRY_POINT_GROUP, list_envs, make, register
 
 USER_MODULE = textwrap.dedent(
@@ -153,6 +152,8 @@ def test_plugins_from_installed_packages_are_found(tmp_path, user_module):
 
 
 def test_spawn_builds_the_same_kind_and_objects_without_spawn_are_refused():
+    from behavior_priors.envs.base import spawn_like
+
     env = make("gymnasium:Pendulum-v1", num_envs=2, max_episode_steps=9)
     other = spawn_like(env, 3)
     assert isinstance(other, FromGymnasium) and other.num_envs == 3

@@ -8,7 +8,6 @@ import pytest
 
 from behavior_priors.envs import StepType
 from behavior_priors.envs.adapters import from_dm_control, from_gymnasium
-from behavior_priors.envs.adapters.rules import TaskIds, success_fn
 
 
 class GoalEnv(gym.Env):
@@ -103,6 +102,8 @@ def test_task_like_inputs_left_under_proprio_warn():
 
 
 def test_success_rule_forms_and_bad_rules():
+    from behavior_priors.envs.adapters.rules import success_fn
+
     assert success_fn("reward>=1")(None, 1.0, False, {})
     assert not success_fn("reward>1")(None, 1.0, False, {})
     assert success_fn("terminated_positive")(None, 0.5, True, {})
@@ -115,6 +116,8 @@ def test_success_rule_forms_and_bad_rules():
 
 
 def test_task_id_rule_forms_and_bad_rules():
+    from behavior_priors.envs.adapters.rules import TaskIds
+
     assert TaskIds([2, 5], 2).static.tolist() == [2, 5]
     assert TaskIds([2, 5], 3).static.tolist() == [2, 5, 2]  # an eval env with more copies
     assert TaskIds("obs:onehot", 1).read(0, None, {"onehot": np.array([0, 0, 1.0])}, None) == 2
