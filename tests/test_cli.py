@@ -250,7 +250,10 @@ def test_a_script_environment_trains_and_every_other_process_makes_it(tmp_path, 
     summary = json.loads((run_dir / "eval-policy-120.json").read_text())
     assert summary["episodes"] == 2 and summary["episode_length"] == 30
 
-    proc = _cli(["train", "--resume", str(run_dir), "--checkpoint-step", "60"], env)
+    ckpts = run_dir / "checkpoints"
+    earliest = min(int(p.name) for p in ckpts.iterdir() if p.name.isdigit())
+    assert earliest < 120
+    proc = _cli(["train", "--resume", str(run_dir), "--checkpoint-step", str(earliest)], env)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert json.loads((run_dir / "final_eval.json").read_text())["env_steps"] == 120
 
