@@ -203,6 +203,17 @@ def test_env_is_an_option_of_its_own_not_an_abbreviation(capsys):
     )
     assert config.env == "dm_control:cartpole-swingup"
     assert config.env_kwargs == {"time_limit": 2.0}
+    # Adapter options as Python literals, as docs/envs.md shows them.
+    kwargs = ['key_map={"goal": "task/goal"}', "task_id=info:goal_index", "success=info:is_success"]
+    config, _ = build_train_config(
+        ["--env", "my_envs:reach", "--env-kwargs", *kwargs, "horizon=60"]
+    )
+    assert config.env_kwargs == {
+        "key_map": {"goal": "task/goal"},
+        "task_id": "info:goal_index",
+        "success": "info:is_success",
+        "horizon": 60,
+    }
     opts, rest = _transfer_parser().parse_known_args(["--from", "r", "--env", "gymnasium:X-v0"])
     assert rest == ["--env", "gymnasium:X-v0"] and opts.env_kwargs == []
     with pytest.raises(SystemExit):  # an abbreviation is an unknown option, not a guess
