@@ -225,3 +225,115 @@ def test_bad_input_is_one_line_and_changes_nothing(trained, tmp_path, capsys):
         err = capsys.readouterr().err
         assert message in err and "Traceback" not in err, err
         assert not target.exists()
+
+
+# -- environments a researcher brings (issue 19) ---------------------------------------------------
+
+# TINY_ARGS without the point mass's own options.
+SMALL_ARGS = [a for a in TINY_ARGS if a not in ("--env-kwargs", "episode_seconds=1.0")]
+
+
+def test_env_is_an_option_of_its_own_not_an_abbreviation(capsys):
+    """Before: `--env X` was 'ambiguous option: --env could match --env-kwargs,
+    --envs-per-actor' (argparse abbreviations), and `transfer --env X` became --env-kwargs."""
+    from behavior_priors.cli import _transfer_parser, build_train_config
+
+    config, _ = build_train_config(["--preset", "demo", "--env", "gymnasium:Pendulum-v1"])
+    assert config.env == "gymnasium:Pendulum-v1"
+    assert config.env_kwargs == {}  # the point mass's options are not given to Pendulum
+    assert "not passing the preset's environment options" in capsys.readouterr().err
+    config, _ = build_train_config(
+        ["--env=dm_control:cartpole-swingup", "--env-kwargs", "time_limit=2.0"]
+    )
+    assert config.env == "dm_control:cartpole-swingup"
+    assert config.env_kwargs == {"time_limit": 2.0}
+    # Adapter options as Python literals, as docs/envs.md shows them.
+    kwargs = ['key_map={"goal": "task/goal"}', "task_id=info:goal_index", "success=info:is_success"]
+    config, _ = build_train_config(
+        ["--env", "my_envs:reach", "--env-kwargs", *kwargs, "horizon=60"]
+    )
+    assert config.env_kwargs == {
+        "key_map": {"goal": "task/goal"},
+        "task_id": "info:goal_index",
+        "success": "info:is_success",
+        "horizon": 60,
+    }
+    opts, rest = _transfer_parser().parse_known_args(["--from", "r", "--env", "gymnasium:X-v0"])
+    assert rest == ["--env", "gymnasium:X-v0"] and opts.env_kwargs == []
+    with pytest.raises(SystemExit):  # an abbreviation is an unknown option, not a guess
+        build_train_config(["--env-kw", "a=1", "--distrib"])
+
+
+USER_ENVS = '''
+"""A researcher's own environment module (a script's environment, importable by name)."""
+from dm_control import suite
+
+
+def cartpole(time_limit=0.2):
+    return suite.load("cartpole", "balance", task_kwargs={"time_limit": time_limit})
+'''
+
+
+def _cli(args, env, timeout=300):
+    return subprocess.run(
+        [sys.executable, "-m", "behavior_priors.cli", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=timeout,
+    )
+
+
+def test_a_script_environment_trains_and_every_other_process_makes_it(tmp_path, monkeypatch):
+    """Before: an environment registered in a script was unknown to eval, video and resume.
+    Named `<module>:<callable>`, run.json alone lets each new process build it."""
+    pytest.importorskip("dm_control")
+    (tmp_path / "bp_cli_envs.py").write_text(USER_ENVS)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
+    env["PYTHONPATH"] = os.pathsep.join([str(tmp_path), env.get("PYTHONPATH", "")])
+    run_dir = tmp_path / "run"
+    args = ["train", *SMALL_ARGS, "--env", "bp_cli_envs:cartpole", "--env-kwargs"]
+    args += ["time_limit=0.3", "--total-env-steps", "120", "--checkpoint-every", "60"]
+    assert main([*args, "--no-progress", "--run-dir", str(run_dir)]) == 0
+    run = json.loads((run_dir / "run.json").read_text())
+    assert run["config"]["env"] == "bp_cli_envs:cartpole"
+    assert run["config"]["env_kwargs"] == {"time_limit": 0.3}
+
+    proc = _cli(["eval", str(run_dir), "--episodes", "2"], env)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    summary = json.loads((run_dir / "eval-policy-120.json").read_text())
+    assert summary["episodes"] == 2 and summary["episode_length"] == 30
+
+    ckpts = run_dir / "checkpoints"
+    earliest = min(int(p.name) for p in ckpts.iterdir() if p.name.isdigit())
+    assert earliest < 120
+    proc = _cli(["train", "--resume", str(run_dir), "--checkpoint-step", str(earliest)], env)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert json.loads((run_dir / "final_eval.json").read_text())["env_steps"] == 120
+
+    assert main(["plot", str(run_dir), "--out", str(tmp_path / "c.png")]) == 0
+
+    out = tmp_path / "v.gif"
+    proc = _cli(
+        ["video", str(run_dir), "--steps", "3", "--renderer", "mujoco", "--out", str(out)], env
+    )
+    if proc.returncode != 0 and "GL" in proc.stderr:
+        pytest.skip(f"no headless GL here for the dm_control video: {proc.stderr[-300:]}")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert out.stat().st_size > 0
+
+
+def test_a_gymnasium_task_trains_with_the_default_agent_and_evaluates_elsewhere(tmp_path):
+    """`--env gymnasium:<id>` with the demo's hierarchical agent: Pendulum has no task/ input,
+    so the policy reads proprio/ only (before: "observation key 'task/' matches nothing")."""
+    run_dir = tmp_path / "pendulum"
+    args = ["train", *SMALL_ARGS, "--env", "gymnasium:Pendulum-v1", "--env-kwargs"]
+    args += ["max_episode_steps=20", "--total-env-steps", "80", "--no-progress"]
+    with pytest.warns(UserWarning, match="prior sees everything the policy sees"):
+        assert main([*args, "--run-dir", str(run_dir)]) == 0
+    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
+    proc = _cli(["eval", str(run_dir), "--episodes", "2"], env)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    summary = json.loads((run_dir / "eval-policy-80.json").read_text())
+    assert summary["episode_length"] == 20

@@ -50,6 +50,8 @@ def _train_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="behavior-priors train",
         add_help=False,
+        # No abbreviations: `--env` is a TrainConfig field and must not become `--env-kwargs`.
+        allow_abbrev=False,
         description="Train an agent. Options below, then any TrainConfig override "
         "(list them with `behavior-priors train --help-config`).",
     )
@@ -134,7 +136,22 @@ def build_train_config(argv: list[str]) -> tuple[Any, argparse.Namespace]:
     if opts.help_config:
         rest = ["--help"]
     config = tyro.cli(type(base), default=base, args=rest, prog="behavior-priors train")
-    return config, opts
+    return _own_env_kwargs(base, config, env_kwargs), opts
+
+
+def _own_env_kwargs(base: Any, config: Any, env_kwargs: dict[str, Any]) -> Any:
+    """``config`` whose ``env_kwargs`` are only the user's when ``--env`` chose another
+    environment than the preset's: the preset's options belong to its own environment."""
+    if config.env == base.env:
+        return config
+    dropped = sorted(set(base.env_kwargs) - set(env_kwargs))
+    if dropped:
+        print(
+            f"note: --env {config.env}: not passing the preset's environment options "
+            f"({', '.join(dropped)}); give its own with --env-kwargs KEY=VALUE",
+            file=sys.stderr,
+        )
+    return config.replace(env_kwargs=dict(env_kwargs))
 
 
 def _cmd_train(argv: list[str]) -> int:
@@ -227,6 +244,8 @@ def _transfer_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="behavior-priors transfer",
         add_help=False,
+        # No abbreviations: `--env` is a TrainConfig field and must not become `--env-kwargs`.
+        allow_abbrev=False,
         description="Start a run from the prior (and low level) of a trained run: a new task "
         "(--task) or a new body (--body). The agent's architecture and loop settings are the "
         "source's; any TrainConfig override follows (e.g. --total-env-steps 100000 "
@@ -273,12 +292,12 @@ def _cmd_transfer(argv: list[str]) -> int:
             low_level=opts.low_level,
             policy=opts.policy,
         )
-        base = transfer_config(
-            spec, task=opts.task, body=opts.body, env_kwargs=_parse_env_kwargs(opts.env_kwargs)
-        )
+        env_kwargs = _parse_env_kwargs(opts.env_kwargs)
+        base = transfer_config(spec, task=opts.task, body=opts.body, env_kwargs=env_kwargs)
     except ValueError as e:
         raise UsageError(str(e)) from None
     config = tyro.cli(type(base), default=base, args=rest, prog="behavior-priors transfer")
+    config = _own_env_kwargs(base, config, env_kwargs)
     run_dir = opts.run_dir or Path("runs") / f"transfer-{config.env}-seed{config.seed}"
     try:
         result = transfer(
@@ -393,6 +412,10 @@ def _cmd_list(args: argparse.Namespace) -> int:
         print("environments:")
         for e in list_envs():
             print(f"  {e.name:32s} {e.description}")
+        print(
+            "  and any gymnasium:<id>, dm_control:<domain>-<task> or <module>:<callable> "
+            "(docs/envs.md)"
+        )
     if what in ("all", "bodies"):
         print("bodies:\n  " + "\n  ".join(bodies.BODIES))
     if what in ("all", "tasks"):
@@ -533,6 +556,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="behavior-priors",
+        allow_abbrev=False,
         description="KL-regularised RL with learned, hierarchical behaviour priors.",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")

@@ -11,9 +11,16 @@ configuration: each network names the keys or prefixes it reads):
 * ``extero/<name>``: egocentric surroundings (rangefinders, wall distances).
 
 All values are float32 with the batch axis first: ``{key: [B, *shape]}``.
-See :mod:`behavior_priors.envs.base` for step semantics.
+See :mod:`behavior_priors.envs.base` for step semantics, :mod:`behavior_priors.envs.registry`
+for naming an environment by one string (registered names, ``gymnasium:<id>``,
+``dm_control:<domain>-<task>``, ``<module>:<callable>``, plugins), and docs/envs.md.
+
+Importing this package registers our environments as Gymnasium ids
+``behavior_priors/<name>`` (:func:`~behavior_priors.envs.adapters.to_gymnasium.
+register_gymnasium_ids`).
 """
 
+from behavior_priors.envs.adapters.to_gymnasium import register_gymnasium_ids
 from behavior_priors.envs.base import (
     ArraySpec,
     BoundedArraySpec,
@@ -23,6 +30,8 @@ from behavior_priors.envs.base import (
     TimeStep,
     check_actions,
 )
+
+register_gymnasium_ids()
 
 __all__ = [
     "ArraySpec",

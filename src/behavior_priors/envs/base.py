@@ -193,3 +193,23 @@ def generator_state_from_array(rng: np.random.Generator, array: Any) -> None:
         rng.bit_generator.state = state
     except (TypeError, ValueError, KeyError) as e:
         raise ValueError(f"the environment's generator state is invalid ({e})") from None
+
+
+def spawn_like(env: Env, num_envs: int) -> Env:
+    """A new environment of ``env``'s kind with ``num_envs`` copies, from its ``spawn(num_envs)``
+    method (the Gymnasium and dm_control adapters have one): how a training loop given an
+    environment object builds its evaluation environment.
+
+    Raises:
+      ValueError: ``env`` has no ``spawn``; the message says how to name the environment
+        instead, so that every process can build it.
+    """
+    spawn = getattr(env, "spawn", None)
+    if not callable(spawn):
+        raise ValueError(
+            f"{type(env).__name__} has no spawn(num_envs), so an evaluation environment of the "
+            "same kind cannot be built from it: name the environment by a string in config.env "
+            "(a registered name, 'gymnasium:<id>', 'dm_control:<domain>-<task>' or "
+            "'<module>:<callable>'; docs/envs.md) instead of passing an object, or pass eval_env"
+        )
+    return spawn(num_envs)

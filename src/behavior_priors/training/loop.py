@@ -27,7 +27,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from behavior_priors.agents import svg0
-from behavior_priors.envs.base import Env, TimeStep
+from behavior_priors.envs.base import Env, TimeStep, spawn_like
 from behavior_priors.envs.registry import make
 from behavior_priors.replay import SequenceReplay
 from behavior_priors.training.acting import make_actor
@@ -61,11 +61,11 @@ class Trainer:
             raise ValueError(
                 f"env has {self.env.num_envs} copies but config.num_envs is {c.num_envs}"
             )
-        self.eval_env = (
-            eval_env
-            if eval_env is not None
-            else make(c.env, num_envs=min(c.eval_episodes, 8), **c.env_kwargs)
-        )
+        if eval_env is None:  # evaluate on the training environment's kind, never another
+            n = min(c.eval_episodes, 8)
+            given = env is not None
+            eval_env = spawn_like(env, n) if given else make(c.env, num_envs=n, **c.env_kwargs)
+        self.eval_env = eval_env
         obs_spec = self.env.observation_spec()
         self.obs_shapes = {k: tuple(v.shape) for k, v in obs_spec.items()}
         self.action_spec = self.env.action_spec()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping
 
 import equinox as eqx
@@ -54,10 +55,12 @@ def make_networks(
     dimensions, or ``action_size`` discrete actions when ``discrete``.
 
     Raises ``ValueError`` if a configured observation key does not exist, or Distral is asked
-    for with continuous actions.
+    for with continuous actions. The prefix ``"task/"`` is dropped from every key list when
+    the environment has no ``task/`` input (a single-task environment), with a warning when a
+    prior therefore sees everything the policy sees.
     """
     kp, kq, kc = jax.random.split(key, 3)
-    c = config
+    c = without_absent_task_inputs(config, obs_shapes)
     if c.policy == "distral":
         if not discrete:
             raise ValueError("Distral (policy='distral') needs a discrete action space")
@@ -133,6 +136,37 @@ def make_networks(
         latent_size=c.latent_size if c.critic_uses_latent else 0,
     )
     return SVG0Networks(policy, prior, critic)
+
+
+_KEY_FIELDS = ("policy_keys", "high_keys", "low_keys", "prior_keys", "critic_keys")
+
+
+def without_absent_task_inputs(
+    config: SVG0Config, obs_shapes: Mapping[str, tuple[int, ...]]
+) -> SVG0Config:
+    """``config`` with the prefix ``"task/"`` removed from its key lists when no observation
+    is under ``task/`` (a single-task environment has no task inputs, and a prefix means "all
+    of them, if any"); exact keys such as ``"task/target"`` are kept, so a missing one is
+    still an error. Warns once when a prior is trained, because it then sees all the
+    policy sees."""
+    if any(k.startswith("task/") for k in obs_shapes):
+        return config
+    changes = {}
+    for name in _KEY_FIELDS:
+        keys = getattr(config, name)
+        kept = tuple(k for k in keys if k != "task/")
+        if kept != keys and kept:
+            changes[name] = kept
+    if not changes:
+        return config
+    if config.prior not in ("none", "distilled"):
+        warnings.warn(
+            "the environment has no task/ observation, so the prior sees everything the policy "
+            "sees (no information asymmetry); route task inputs to task/ with the adapter's "
+            "key_map (docs/envs.md) if the task has any",
+            stacklevel=3,
+        )
+    return config.replace(**changes)
 
 
 def prior_low_level(networks: SVG0Networks):

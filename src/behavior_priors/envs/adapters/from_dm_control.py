@@ -17,6 +17,15 @@ from typing import Any
 
 import numpy as np
 
+from behavior_priors.envs.adapters.rules import (
+    SuccessRule,
+    TaskIdRule,
+    TaskIds,
+    default_key,
+    success_fn,
+    task_id_reads_obs,
+    warn_if_unrouted_task_inputs,
+)
 from behavior_priors.envs.adapters.spaces import check_key
 from behavior_priors.envs.base import (
     ArraySpec,
@@ -52,16 +61,23 @@ class FromDmControl:
       key_map: ``{dm_control_name: our_key or None}``; None drops an observation. Unmapped names
         become ``proprio/<name>`` (e.g. ``proprio/walker/joints_pos``); map task inputs such as
         ``walker/target`` to ``task/...`` so that a prior cannot see them.
-      task_id: the task id every copy reports.
+      task_id: an int (every copy), one int per copy, ``"obs:<dm_control_name>"`` read at every
+        step (a scalar id or a one-hot), or a callable ``fn(dm_env) -> int`` (see
+        :mod:`~behavior_priors.envs.adapters.rules`).
       seed: when given, ``reset(seed)`` is called at construction.
+      success: the success rule (default None: dm_control tasks define no success), e.g.
+        ``"reward>=1"`` for a sparse task, ``"terminated_positive"``, or a callable
+        ``fn(observation, reward, terminated, info)`` with ``info`` holding the dm_env
+        ``discount``; ``info["success"]`` ``[B]`` bool then holds it at every step.
 
     Observations are float32; scalar entries get shape ``(1,)``; entries of size 0 (e.g. an
     Ant's empty force sensors) are dropped. Step types and discounts are dm_env's own; after a
     LAST the next ``step`` resets that copy and returns FIRST (reward 0, discount 1).
 
-    Seeding: ``reset(seed)`` re-seeds copy ``i``'s random state with ``seed + i`` in place
-    (``env.random_state`` of a composer environment, ``env.task.random`` of a suite one).
-    Continuous actions are clipped to the action spec's bounds. ``info`` is empty.
+    Seeding: ``reset(seed)`` re-seeds every random generator copy ``i`` owns with ``seed + i``
+    in place (a composer environment's ``random_state`` and its task's ``random`` when it has
+    one; a suite environment's ``task.random``), so the same seed and actions repeat the same
+    episodes. Continuous actions are clipped to the action spec's bounds.
     """
 
     def __init__(
@@ -69,13 +85,18 @@ class FromDmControl:
         env_fn: Callable[[], Any],
         num_envs: int = 1,
         key_map: Mapping[str, str | None] | None = None,
-        task_id: int = 0,
+        task_id: TaskIdRule = 0,
         seed: int | None = None,
+        success: SuccessRule = None,
     ):
         require_dm_control()
         if int(num_envs) != num_envs or num_envs < 1:
             raise ValueError(f"num_envs must be a positive integer, got {num_envs!r}")
         self.num_envs = int(num_envs)
+        self._env_fn = env_fn
+        self._options = {"key_map": key_map, "task_id": task_id, "success": success}
+        self._success = success_fn(success)
+        self._task_ids = TaskIds(task_id, self.num_envs, sources="obs")
         self.envs = [env_fn() for _ in range(self.num_envs)]
         dm_obs_spec = self.envs[0].observation_spec()
         if not isinstance(dm_obs_spec, Mapping):
@@ -91,8 +112,13 @@ class FromDmControl:
             )
         self._names: dict[str, str] = {}  # our key -> dm_control name
         self._spec: dict[str, ArraySpec] = {}
+        if task_id_reads_obs(task_id) and task_id[4:] not in dm_obs_spec:
+            raise ValueError(
+                f"task_id={task_id!r}: no observation {task_id[4:]!r} "
+                f"(observations: {', '.join(dm_obs_spec)})"
+            )
         for name, spec in dm_obs_spec.items():
-            key = key_map.get(name, f"proprio/{name}")
+            key = default_key(name, key_map)
             if key is None or int(np.prod(spec.shape, dtype=np.int64)) == 0:
                 continue
             check_key(key, f"key_map[{name!r}]")
@@ -104,13 +130,24 @@ class FromDmControl:
             self._spec[key] = ArraySpec(tuple(spec.shape) or (1,), np.float32, key)
         if not self._spec:
             raise ValueError("no observation left after key_map")
+        warn_if_unrouted_task_inputs(self._names, "key_map")
         self._action_spec = _action_spec(self.envs[0].action_spec())
-        self._task_id = np.full(self.num_envs, task_id, np.int32)
+        self._task_id = np.zeros(self.num_envs, np.int32)
+        self._success_now = np.zeros(self.num_envs, bool)
         self._needs_reset = np.zeros(self.num_envs, bool)
         self._obs: list[dict[str, np.ndarray]] = [{} for _ in range(self.num_envs)]
         self._started = False
         if seed is not None:
             self.reset(seed)
+
+    def spawn(self, num_envs: int) -> FromDmControl:
+        """A fresh adapter with ``num_envs`` new copies from the same ``env_fn`` and options
+        (how a training loop builds its evaluation environment from an environment object)."""
+        return FromDmControl(self._env_fn, num_envs, **self._options)
+
+    def render(self, index: int = 0, width: int = 320, height: int = 240) -> np.ndarray:
+        """An RGB frame ``[height, width, 3]`` uint8 of copy ``index`` from its first camera."""
+        return self.envs[index].physics.render(height=height, width=width, camera_id=0)
 
     def observation_spec(self) -> dict[str, ArraySpec]:
         return dict(self._spec)
@@ -122,7 +159,10 @@ class FromDmControl:
         for i, env in enumerate(self.envs):
             if seed is not None:
                 _reseed(env, seed + i)
-            self._obs[i] = self._convert(env.reset().observation)
+            ts = env.reset()
+            self._obs[i] = self._convert(ts.observation)
+            self._task_id[i] = self._task_ids.read(i, env, ts.observation, None)
+        self._success_now[:] = False
         self._needs_reset[:] = False
         self._started = True
         b = self.num_envs
@@ -147,13 +187,20 @@ class FromDmControl:
             if self._needs_reset[i]:
                 ts = env.reset()
                 step_type[i] = StepType.FIRST
+                self._success_now[i] = False
             else:
                 ts = env.step(act[i])
                 step_type[i] = int(ts.step_type)
                 reward[i] = 0.0 if ts.reward is None else float(np.sum(ts.reward))
                 discount[i] = 1.0 if ts.discount is None else float(ts.discount)
+                if self._success is not None:
+                    terminated = step_type[i] == StepType.LAST and discount[i] == 0.0
+                    self._success_now[i] = self._success(
+                        ts.observation, float(reward[i]), terminated, {"discount": discount[i]}
+                    )
             self._needs_reset[i] = step_type[i] == StepType.LAST
             self._obs[i] = self._convert(ts.observation)
+            self._task_id[i] = self._task_ids.read(i, env, ts.observation, None)
         return self._timestep(step_type, reward, discount)
 
     def close(self) -> None:
@@ -168,7 +215,8 @@ class FromDmControl:
 
     def _timestep(self, step_type, reward, discount) -> TimeStep:
         obs = {k: np.stack([o[k] for o in self._obs]) for k in self._spec}
-        return TimeStep(step_type, obs, reward, discount, self._task_id.copy(), {})
+        info = {} if self._success is None else {"success": self._success_now.copy()}
+        return TimeStep(step_type, obs, reward, discount, self._task_id.copy(), info)
 
 
 def _action_spec(spec: Any) -> BoundedArraySpec | DiscreteSpec:
@@ -192,24 +240,32 @@ def _action_spec(spec: Any) -> BoundedArraySpec | DiscreteSpec:
 
 
 def _reseed(env: Any, seed: int) -> None:
-    """Re-seed a dm_control environment's random state in place."""
-    state = getattr(env, "random_state", None)  # composer.Environment
-    if state is None:
-        state = getattr(getattr(env, "task", None), "random", None)  # suite control.Environment
-    if not isinstance(state, np.random.RandomState):
+    """Re-seed, in place, every random generator of a dm_control environment that decides its
+    episodes: a composer environment's ``random_state`` and a task's ``random`` (a suite task
+    draws its initial states from it; a composer task may keep its own next to the
+    environment's). The first gets ``seed`` itself (as ``suite.load(..., task_kwargs={"random":
+    seed})`` would), any other its own stream derived from ``seed``."""
+    states = []
+    for owner, attr in ((env, "random_state"), (getattr(env, "task", None), "random")):
+        state = getattr(owner, attr, None) if owner is not None else None
+        if isinstance(state, np.random.RandomState) and all(state is not s for s in states):
+            states.append(state)
+    if not states:
         raise ValueError(
             f"cannot re-seed {type(env).__name__}: it has neither a composer `random_state` nor a "
-            "suite `task.random`; seed it in env_fn and call reset() without a seed"
+            "task `random`; seed it in env_fn and call reset() without a seed"
         )
-    state.seed(seed)
+    for k, state in enumerate(states):
+        state.seed(seed if k == 0 else int(np.random.SeedSequence([seed, k]).generate_state(1)[0]))
 
 
 def from_dm_control(
     env_fn: Callable[[], Any],
     num_envs: int = 1,
     key_map: Mapping[str, str | None] | None = None,
-    task_id: int = 0,
+    task_id: TaskIdRule = 0,
     seed: int | None = None,
+    success: SuccessRule = None,
 ) -> FromDmControl:
     """Wrap ``num_envs`` dm_control environments into our protocol; see :class:`FromDmControl`.
 
@@ -218,7 +274,7 @@ def from_dm_control(
         from dm_control import suite
         env = from_dm_control(lambda: suite.load("cartpole", "balance"), num_envs=4, seed=0)
     """
-    return FromDmControl(env_fn, num_envs, key_map, task_id, seed)
+    return FromDmControl(env_fn, num_envs, key_map, task_id, seed, success)
 
 
 def ant_go_to_target(
@@ -232,7 +288,8 @@ def ant_go_to_target(
 
     The paper-style reference task (and the baseline of the throughput benchmark). The target's
     position in the walker's frame, ``walker/target``, becomes ``task/target``; every other
-    observation is under ``proprio/walker/...``. Built from bundled assets (no download).
+    observation is under ``proprio/walker/...``. A step succeeds when the task pays its reward
+    of 1 (the walker within the target's tolerance). Built from bundled assets (no download).
     """
     require_dm_control()
     from dm_control import composer
@@ -248,4 +305,6 @@ def ant_go_to_target(
             task, time_limit=time_limit, strip_singleton_obs_buffer_dim=True
         )
 
-    return FromDmControl(build, num_envs, {"walker/target": "task/target"}, 0, seed)
+    return FromDmControl(
+        build, num_envs, {"walker/target": "task/target"}, 0, seed, success="reward>=1"
+    )

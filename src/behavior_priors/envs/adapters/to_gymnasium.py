@@ -11,6 +11,17 @@ truncation (LAST, discount 1) -> ``truncated=True``.
 Observations are a ``Dict`` of float32 ``Box`` entries named by our keys, or, with
 ``flatten=True``, one float32 ``Box`` concatenating the selected entries, each flattened, in
 **sorted key order** (the order :attr:`GymnasiumEnv.flat_slices` records).
+
+Every environment :func:`behavior_priors.envs.registry.list_envs` names is also a Gymnasium id
+``behavior_priors/<name>`` once :mod:`behavior_priors.envs` is imported (or named with
+Gymnasium's module prefix, which imports it)::
+
+    import behavior_priors.envs  # registers the ids
+    env = gymnasium.make("behavior_priors/pointmass-gtt3", flatten=True)
+    env = gymnasium.make("behavior_priors.envs:behavior_priors/gridworld-tworooms")
+
+``gymnasium.make`` keyword arguments are :func:`to_gymnasium`'s: ``keys``, ``flatten`` and the
+environment's own options.
 """
 
 from __future__ import annotations
@@ -190,6 +201,29 @@ def _as_env(env: Env | str, num_envs: int, kwargs: dict) -> Env:
             f"keyword arguments {sorted(kwargs)} only apply when env is a registered name"
         )
     return env
+
+
+GYMNASIUM_NAMESPACE = "behavior_priors"
+
+
+def register_gymnasium_ids() -> list[str]:
+    """Register ``behavior_priors/<name>`` in Gymnasium's registry for every environment of
+    ours that is not there yet; returns the ids registered now. Idempotent."""
+    from behavior_priors.envs.registry import list_envs
+
+    added = []
+    for entry in list_envs():
+        env_id = f"{GYMNASIUM_NAMESPACE}/{entry.name}"
+        if env_id in gym.registry:
+            continue
+        gym.register(
+            id=env_id,
+            entry_point="behavior_priors.envs.adapters.to_gymnasium:to_gymnasium",
+            kwargs={"env": entry.name},
+            disable_env_checker=True,  # our GymnasiumEnv checks its own inputs
+        )
+        added.append(env_id)
+    return added
 
 
 def to_gymnasium(
