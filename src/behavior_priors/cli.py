@@ -321,6 +321,15 @@ def _cmd_transfer(argv: list[str]) -> int:
 
 def _load_env(run, num_envs: int, seed: int):
     from behavior_priors.envs.registry import make
+    from behavior_priors.training.run import read_run
+
+    trained_on = read_run(run.run_dir).get("env_object")
+    if trained_on:
+        raise UsageError(
+            f"{run.run_dir} trained on a Python environment object ({trained_on}), which the "
+            "command line cannot rebuild: evaluate it from Python (behavior_priors.training.load"
+            ") or name the environment by a string (docs/envs.md)"
+        )
 
     return make(run.config.env, num_envs=num_envs, seed=seed, **run.config.env_kwargs)
 

@@ -41,6 +41,7 @@ from behavior_priors.training.session import (
     Cadence,
     Interrupted,
     Progress,
+    RunDirectoryError,
     RunSession,
     StopFlag,
     read_run,
@@ -87,7 +88,10 @@ def train(
         different one is an error, because it would not continue the same run).
       run_dir: where logs and checkpoints go; ``None`` trains in memory only.
       resume: continue ``run_dir`` from its latest checkpoint (or ``checkpoint_step``).
-      env: a custom environment instead of ``config.env`` (not recorded for resume).
+      env: an environment object instead of ``config.env``. ``run.json`` records its class
+        (``env_object``), and the run can then only be resumed or evaluated from Python with an
+        equal object: name environments by a string (docs/envs.md) so that every process can
+        rebuild them.
       progress: show a ``rich`` progress display.
       on_log: also receives every log line.
       init_state: replaces the fresh learner state before the first step and returns entries
@@ -112,10 +116,19 @@ def train(
     if resume and init_state is not None:
         raise ValueError("a resumed run continues from its checkpoint; drop init_state")
     session = RunSession(run_dir, config, resume=resume, checkpoint_step=checkpoint_step)
-    trainer = Trainer(session.config, env)
     extra_info: dict[str, Any] = {}
+    if resume and env is None and "env_object" in session.info:
+        raise RunDirectoryError(
+            f"{session.run_dir} trained on a Python environment object "
+            f"({session.info['env_object']}), not on config.env: resume it from Python with "
+            "train(None, run_dir, resume=True, env=<the same environment>)"
+        )
+    trainer = Trainer(session.config, env)
+    if env is not None:
+        extra_info["env_object"] = f"{type(env).__module__}.{type(env).__qualname__}"
     if init_state is not None:  # before anything is written: an error leaves no trace
-        trainer.state, extra_info = init_state(trainer.state)
+        trainer.state, grafted = init_state(trainer.state)
+        extra_info.update(grafted)
     if resume:
         restore_trainer(session, trainer)
     session.start(trainer.env_steps, env_specs=env_specs(trainer), **extra_info)

@@ -43,6 +43,29 @@ def test_an_environment_object_is_also_the_evaluation_environment():
     assert final["eval/episode_length"] == 200  # Pendulum's episodes, not the point mass's
 
 
+def test_a_run_on_an_environment_object_is_not_rebuilt_from_config_env(tmp_path, capsys):
+    """Before: run.json named only ``config.env`` (the point mass), so ``eval`` and ``--resume``
+    of a run trained on a Pendulum object silently used the point mass."""
+    from behavior_priors.cli import main
+    from behavior_priors.training.run import read_run
+    from behavior_priors.training.session import RunDirectoryError
+
+    def pendulum():
+        return from_gymnasium(lambda: gym.make("Pendulum-v1"), num_envs=2)
+
+    keys = dict(policy_keys=("proprio/",), critic_keys=("proprio/",))
+    config = _config(policy="flat", prior="none", **keys).replace(checkpoint_every=20)
+    run_dir = tmp_path / "run"
+    train(config.replace(total_env_steps=20), run_dir, env=pendulum())
+    assert read_run(run_dir)["env_object"].endswith("FromGymnasium")
+    assert main(["eval", str(run_dir), "--episodes", "2"]) == 2
+    assert "Python environment object" in capsys.readouterr().err
+    with pytest.raises(RunDirectoryError, match="env=<the same environment>"):
+        train(None, run_dir, resume=True)
+    result = train(None, run_dir, resume=True, env=pendulum())  # from Python: fine
+    assert result.env_steps == 20
+
+
 def test_an_environment_object_without_spawn_needs_a_name_or_an_eval_env():
     env = make("gridworld-tworooms", num_envs=2)
     with pytest.raises(ValueError, match="no spawn"):
