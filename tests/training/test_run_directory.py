@@ -255,3 +255,54 @@ def test_a_diverged_learner_is_reported_as_such_not_as_bad_actions(tmp_path):
 def test_session_refuses_a_checkpoint_step_without_resume(tmp_path):
     with pytest.raises(ValueError, match="resume"):
         RunSession(tmp_path / "r", TINY, checkpoint_step=80)
+
+
+def _tensorboard_view(log_dir: Path, tag: str) -> list[tuple[int, float]]:
+    """``[(step, value)]`` of ``tag`` as TensorBoard shows it: event files read in order, and a
+    session START at step s discards the points at and after s written before it (purge)."""
+    import struct
+
+    from tensorboardX.proto import event_pb2
+
+    points: list[tuple[int, float]] = []
+    for path in sorted(log_dir.glob("events.out.tfevents.*"), key=lambda p: p.stat().st_mtime):
+        data = path.read_bytes()
+        pos = 0
+        while pos + 12 <= len(data):
+            (length,) = struct.unpack("<Q", data[pos : pos + 8])
+            event = event_pb2.Event.FromString(data[pos + 12 : pos + 12 + length])
+            pos += 12 + length + 4
+            if event.HasField("session_log") and event.session_log.status == 1:  # START
+                points = [(s, v) for s, v in points if s < event.step]
+            for value in event.summary.value:
+                if value.tag == tag:
+                    points.append((event.step, value.simple_value))
+    return sorted(points)
+
+
+def test_tensorboard_shows_each_step_once_after_a_resume(tmp_path):
+    """Before: the resumed run appended its replay of the steps after the checkpoint to the
+    points the first run had logged there."""
+    import os
+    import signal
+    import time
+
+    from behavior_priors.training.run import Interrupted
+
+    config = TINY.replace(tensorboard=True)
+    run_dir = tmp_path / "tb"
+
+    def stop(line):
+        if line["env_steps"] >= 120:  # after the checkpoint at 80: 120 is logged twice
+            os.kill(os.getpid(), signal.SIGINT)
+
+    with pytest.raises(Interrupted):
+        train(config, run_dir, on_log=stop)
+    shutil.rmtree(run_dir / "checkpoints" / "120")  # as if killed before that checkpoint
+    time.sleep(0.01)  # the resumed run's event file is newer
+    train(None, run_dir, resume=True)
+    tag = "charts/episode_return"
+    expected = [(ln["env_steps"], ln[tag]) for ln in read_metrics(run_dir) if tag in ln]
+    shown = _tensorboard_view(run_dir / "tensorboard", tag)
+    assert [s for s, _ in shown] == [s for s, _ in expected]  # each step once
+    np.testing.assert_allclose([v for _, v in shown], [v for _, v in expected], rtol=1e-6)
