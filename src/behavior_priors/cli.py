@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import ast
+import dataclasses
 import json
 import os
 import sys
@@ -67,35 +68,80 @@ def _train_parser() -> argparse.ArgumentParser:
     p.add_argument("--help-config", action="store_true", help="list the config overrides")
     d = p.add_argument_group("distributed (Ray; needs the dist extra, docs/distributed.md)")
     d.add_argument("--distributed", action="store_true", help="Ray actors and one learner")
-    d.add_argument("--num-actors", type=int, default=2, help="actor processes (default 2)")
-    d.add_argument("--ray-address", help="an existing Ray cluster (default: start a local one)")
-    d.add_argument("--envs-per-actor", type=int, help="copies per actor (default: --num-envs)")
-    d.add_argument("--chunk-steps", type=int, default=8, help="batched steps per actor task")
-    d.add_argument(
-        "--broadcast-every", type=int, default=8, help="updates between parameter broadcasts"
-    )
-    d.add_argument(
-        "--utd-tolerance", type=float, default=0.1, help="update-to-data ratio tolerance"
-    )
-    d.add_argument("--learner-gpus", type=float, default=0.0, help="GPUs for the learner")
+    from behavior_priors.training.distributed.config import DistConfig
+
+    _add_dataclass_options(d, DistConfig)
     return p
 
 
-def _dist_config(opts: argparse.Namespace) -> Any:
-    from behavior_priors.training.distributed import DistConfig
+def _attribute_docs(cls: type) -> dict[str, str]:
+    """``{field: text}`` from the ``Attributes:`` section of a dataclass's docstring."""
+    docs: dict[str, str] = {}
+    name = None
+    in_section = False
+    for raw in (cls.__doc__ or "").splitlines():
+        line = raw.strip()
+        if line == "Attributes:":
+            in_section = True
+            continue
+        if not in_section:
+            continue
+        if not line:
+            break
+        head, sep, text = line.partition(": ")
+        indent = len(raw) - len(raw.lstrip())
+        if sep and head.isidentifier() and indent <= 6:  # a field, not a continuation line
+            name = head
+            docs[name] = text
+        elif name is not None:
+            docs[name] += " " + line
+    return docs
 
-    try:
-        return DistConfig(
-            num_actors=opts.num_actors,
-            envs_per_actor=opts.envs_per_actor,
-            ray_address=opts.ray_address,
-            chunk_steps=opts.chunk_steps,
-            broadcast_every=opts.broadcast_every,
-            utd_tolerance=opts.utd_tolerance,
-            learner_gpus=opts.learner_gpus,
+
+def _add_dataclass_options(group: Any, cls: type) -> None:
+    """One ``--field-name`` option per field of the dataclass ``cls`` (int, float, str, or
+    optional ones), with its docstring as help and its default shown; unset options stay
+    ``None`` so that only the given ones override the dataclass's defaults."""
+    docs = _attribute_docs(cls)
+    types = {"int": int, "float": float, "str": str}
+    for f in dataclasses.fields(cls):
+        base = str(f.type).replace(" | None", "").strip()
+        if base not in types:
+            raise TypeError(f"{cls.__name__}.{f.name}: no command-line type for {f.type!r}")
+        group.add_argument(
+            f"--{f.name.replace('_', '-')}",
+            dest=f"{cls.__name__}.{f.name}",
+            type=types[base],
+            default=None,
+            metavar=base.upper(),
+            help=f"{docs.get(f.name, '')} (default {f.default})".replace("%", "%%"),
         )
+
+
+def _dataclass_from_options(cls: type, opts: argparse.Namespace) -> Any:
+    given = {
+        f.name: getattr(opts, f"{cls.__name__}.{f.name}")
+        for f in dataclasses.fields(cls)
+        if getattr(opts, f"{cls.__name__}.{f.name}") is not None
+    }
+    try:
+        return cls(**given)
     except ValueError as e:
         raise UsageError(str(e)) from None
+
+
+def _dist_given(opts: argparse.Namespace) -> bool:
+    from behavior_priors.training.distributed.config import DistConfig
+
+    return any(
+        getattr(opts, f"DistConfig.{f.name}") is not None for f in dataclasses.fields(DistConfig)
+    )
+
+
+def _dist_config(opts: argparse.Namespace) -> Any:
+    from behavior_priors.training.distributed.config import DistConfig
+
+    return _dataclass_from_options(DistConfig, opts)
 
 
 def _literal(text: str) -> Any:
@@ -206,7 +252,7 @@ def _cmd_train(argv: list[str]) -> int:
 
 def argv_has_overrides(argv: list[str]) -> bool:
     opts, rest = _train_parser().parse_known_args(argv)
-    return bool(rest or opts.env_kwargs or opts.run_dir)
+    return bool(rest or opts.env_kwargs or opts.run_dir or _dist_given(opts))
 
 
 def _print_line(line: dict[str, float]) -> None:
@@ -477,84 +523,36 @@ def _cmd_reproduce(args: argparse.Namespace) -> int:
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
-    import numpy as np
-
-    from behavior_priors.training.episodes import wilson_interval
-    from behavior_priors.training.evaluation import random_action_stats, run_episodes
-    from behavior_priors.training.plotting import plot_runs
+    from behavior_priors.training.demo import run_demo
     from behavior_priors.training.presets import get_preset
-    from behavior_priors.training.run import load, train
-    from behavior_priors.training.video import record, write_video
 
     if args.final_episodes < 1:
         raise UsageError(f"--final-episodes must be >= 1, got {args.final_episodes}")
-    config = get_preset("demo")
-    if args.steps:
-        config = config.replace(total_env_steps=args.steps)
     run_dir = args.run_dir or Path("runs") / time.strftime("demo-%Y%m%d-%H%M%S")
+    steps = args.steps or get_preset("demo").total_env_steps
     print(
         f"behavior-priors demo: hierarchical prior with a shared low level, point mass, go to one "
-        f"of 3 targets; {config.total_env_steps:,d} env steps into {run_dir}",
+        f"of 3 targets; {steps:,d} env steps into {run_dir}",
         flush=True,
     )
-    t0 = time.time()
-    result = train(
-        config,
+    tty = sys.stderr.isatty()
+    s = run_demo(
         run_dir,
-        progress=sys.stderr.isatty(),
-        on_log=None if sys.stderr.isatty() else _print_line,
+        steps=args.steps,
+        final_episodes=args.final_episodes,
+        progress=tty,
+        on_log=None if tty else _print_line,
     )
-    minutes = (time.time() - t0) / 60
-    curves = plot_runs(
-        [run_dir],
-        run_dir / "curves.png",
-        metrics=("charts/episode_return", "eval/success_rate", "kl/total"),
-        title="demo: gtt-pointmass-hier",
-    )
-    run = load(run_dir)
-    env = _load_env(run, 1, seed=1)
-    # The top-down schematic shows every target and the path taken, on any machine.
-    frames, used, _ = record(run, env, 2 * env.episode_steps, seed=1, renderer="schematic")
-    video = write_video(frames, run_dir / "policy.gif")
-    frames, _, _ = record(
-        run,
-        _load_env(run, 1, seed=2),
-        env.episode_steps,
-        seed=2,
-        use_prior=True,
-        renderer="schematic",
-    )
-    prior_video = write_video(frames, run_dir / "prior.gif")
-    # The periodic evaluations (16 episodes) are a curve; the final verdict gets more episodes
-    # and an interval: a success rate from 16 episodes is +-0.25.
-    n = args.final_episodes
-    final = run_episodes(
-        run.state.networks.policy, _load_env(run, 8, seed=4), run.config.agent, n, seed=4
-    )
-    rand = random_action_stats(_load_env(run, 8, seed=3), n, np.random.default_rng(3))
-    low, high = wilson_interval(sum(final.successes), len(final))
-    stats = final.summary()
-    summary = {
-        "env_steps": result.env_steps,
-        "minutes": round(minutes, 1),
-        "final_episodes": len(final),
-        "final_success_rate": stats["success_rate"],
-        "final_success_rate_95ci": [low, high],
-        "final_return": stats["episode_return"],
-        "last_periodic_eval": result.final_eval,
-        "random_success_rate": rand["success_rate"],
-        "random_return": rand["episode_return"],
-    }
-    (run_dir / "demo.json").write_text(json.dumps(summary, indent=2))
-    print(f"\ntrained {result.env_steps:,d} env steps in {minutes:.1f} min")
+    low, high = s["final_success_rate_95ci"]
+    print(f"\ntrained {s['env_steps']:,d} env steps in {s['minutes']:.1f} min")
     print(
-        f"final success rate {summary['final_success_rate']:.0%} (95% interval {low:.0%}-"
-        f"{high:.0%}, {len(final)} episodes; return {summary['final_return']:.1f}); uniformly "
-        f"random actions: {rand['success_rate']:.0%} (return {rand['episode_return']:.1f})"
+        f"final success rate {s['final_success_rate']:.0%} (95% interval {low:.0%}-"
+        f"{high:.0%}, {s['final_episodes']} episodes; return {s['final_return']:.1f}); uniformly "
+        f"random actions: {s['random_success_rate']:.0%} (return {s['random_return']:.1f})"
     )
-    print(f"learning curves: {curves}")
-    print(f"policy video ({used}): {video}")
-    print(f"prior acting alone: {prior_video}")
+    print(f"learning curves: {s['curves']}")
+    print(f"policy video ({s['renderer']}): {s['policy_video']}")
+    print(f"prior acting alone: {s['prior_video']}")
     print(f"metrics: {run_dir / 'metrics.jsonl'}  (TensorBoard: {run_dir / 'tensorboard'})")
     return 0
 

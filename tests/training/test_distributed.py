@@ -277,3 +277,19 @@ def test_the_three_loops_write_the_same_run_directory(ray_instance, tmp_path):
         assert final.keys() == json.loads((reference / "final_eval.json").read_text()).keys()
         assert final["env_steps"] == 160
     assert "perf/wall_time_s" in metric_names(dirs["ray"])
+
+
+def test_every_distributed_setting_is_a_command_line_option():
+    """The options come from DistConfig's fields (they cannot drift from the dataclass)."""
+    import dataclasses
+
+    from behavior_priors.cli import _dist_config, _train_parser, build_train_config
+
+    help_text = _train_parser().format_help()
+    for f in dataclasses.fields(DistConfig):
+        assert f"--{f.name.replace('_', '-')}" in help_text, f.name
+    argv = ["--distributed", "--actor-cpus", "0.5", "--max-actor-restarts", "3"]
+    _, opts = build_train_config([*argv, "--num-actors", "4"])
+    assert _dist_config(opts) == DistConfig(num_actors=4, actor_cpus=0.5, max_actor_restarts=3)
+    _, opts = build_train_config(["--distributed"])
+    assert _dist_config(opts) == DistConfig()
