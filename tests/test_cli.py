@@ -191,8 +191,8 @@ def test_bad_input_is_one_line_and_changes_nothing(trained, tmp_path, capsys):
     video.write_bytes(b"a video the user keeps")
     capsys.readouterr()
     cases = [
-        (["video", str(run_dir), "--steps", "-5", "--out", str(video)], "positive integer"),
-        (["eval", str(run_dir), "--episodes", "0"], "positive integer"),
+        (["video", str(run_dir), "--steps", "-5", "--out", str(video)], "integer >= 1"),
+        (["eval", str(run_dir), "--episodes", "0"], "integer >= 1"),
         (["plot", str(run_dir), "--metric", "nosuch", "--out", str(tmp_path / "p.png")], "nosuch"),
         (["plot", str(run_dir), "--metric", "charts/episode_retrun"], "charts/episode_return"),
     ]

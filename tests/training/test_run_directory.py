@@ -13,38 +13,17 @@ import jax
 import numpy as np
 import pytest
 
-from behavior_priors.agents.svg0 import SVG0Config
 from behavior_priors.cli import main
 from behavior_priors.training.checkpoint import Checkpointer, CheckpointError
-from behavior_priors.training.config import TrainConfig
 from behavior_priors.training.logger import read_metrics
 from behavior_priors.training.run import load, train
 from behavior_priors.training.session import RunDirectoryError, RunSession
 
-TINY = TrainConfig(
-    env="pointmass-gtt3",
-    env_kwargs={"episode_seconds": 1.0},
-    num_envs=2,
-    seed=5,
-    total_env_steps=160,
-    sequence_length=4,
-    batch_size=8,
-    replay_capacity=1_000,
-    warmup_steps=40,
-    updates_per_env_step=0.5,
-    eval_every=80,
-    eval_episodes=2,
-    log_every=40,
-    checkpoint_every=80,
-    tensorboard=False,
-    agent=SVG0Config(
-        policy_hidden=(8,),
-        prior_hidden=(8,),
-        critic_hidden=(8,),
-        latent_dim=2,
-        num_action_samples=2,
-        target_update_period=5,
-    ),
+from .test_run import TINY as RUN_TINY
+
+# The run tests' tiny config, shorter: checkpoints at 80 and 160.
+TINY = RUN_TINY.replace(
+    seed=5, total_env_steps=160, replay_capacity=1_000, eval_every=80, checkpoint_every=80
 )
 
 
