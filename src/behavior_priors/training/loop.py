@@ -99,7 +99,7 @@ class Trainer:
         self.wall_time = 0.0  # seconds spent in run(), evaluations included, across resumes
         self.last_eval: dict[str, float] = {}
         self.history: list[dict[str, float]] = []
-        self._pending_metrics: Any = None
+        self.pending_metrics: Any = None  # the latest update's metrics, not logged yet
 
     # -- one environment step ------------------------------------------------------------------
     def env_step(self) -> EpisodeStats:
@@ -126,8 +126,8 @@ class Trainer:
     def _diverged(self) -> None:
         """The policy gave NaN or inf actions: report the learner's divergence (with the
         metrics that went non-finite), not a complaint from the environment."""
-        if self._pending_metrics is not None:
-            svg0.check_finite(jax.device_get(self._pending_metrics), self.updates)
+        if self.pending_metrics is not None:
+            svg0.check_finite(jax.device_get(self.pending_metrics), self.updates)
         raise FloatingPointError(
             f"learner step {self.updates}: the policy's actions are NaN or inf at env step "
             f"{self.env_steps}. The update diverged; lower the learning rates, raise min_scale "
@@ -147,7 +147,7 @@ class Trainer:
             self.updates += 1
             self.update_debt -= 1.0
         if metrics is not None:
-            self._pending_metrics = metrics
+            self.pending_metrics = metrics
 
     def evaluate(self) -> dict[str, float]:
         c = self.config
@@ -242,7 +242,7 @@ class Trainer:
                 "update_debt": np.float64(self.update_debt),
                 "wall_time": np.float64(self.wall_time),
             },
-            "pending_metrics": {k: np.asarray(v) for k, v in (self._pending_metrics or {}).items()},
+            "pending_metrics": {k: np.asarray(v) for k, v in (self.pending_metrics or {}).items()},
         }
         if hasattr(self.env, "get_state"):
             out["env"] = self.env.get_state()
@@ -280,7 +280,7 @@ class Trainer:
         self.update_debt = float(c["update_debt"])
         self.wall_time = float(c.get("wall_time", 0.0))  # absent in older checkpoints
         pending = state.get("pending_metrics") or {}
-        self._pending_metrics = {k: np.asarray(v) for k, v in pending.items()} or None
+        self.pending_metrics = {k: np.asarray(v) for k, v in pending.items()} or None
         if "env" in state and hasattr(self.env, "set_state"):
             self.env.set_state(state["env"])
         else:
@@ -304,11 +304,11 @@ class Trainer:
             updates_before,
             self.wall_time,
         )
-        if self._pending_metrics is not None:
-            m = jax.device_get(self._pending_metrics)
+        if self.pending_metrics is not None:
+            m = jax.device_get(self.pending_metrics)
             svg0.check_finite(m, self.updates)
             line.update({k: float(v) for k, v in m.items()})
-            self._pending_metrics = None
+            self.pending_metrics = None
         return line
 
 

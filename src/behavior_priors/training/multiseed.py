@@ -72,12 +72,12 @@ class MultiSeedTrainer:
         self.config = config
         self.seeds = seeds
         self.trainers = [Trainer(config.replace(seed=s)) for s in seeds]
-        self._load_from_trainers()
+        self.load_from_trainers()
         self._act = make_vmapped_actor(config.agent, self._static_policy)
         self._update = _vmapped_update(config.agent, self._static_state)
 
     # -- stacking ----------------------------------------------------------------------------
-    def _load_from_trainers(self) -> None:
+    def load_from_trainers(self) -> None:
         """Stack the trainers' learner states and actor memories (after init or a restore)."""
         t = self.trainers
         counters = {(x.env_steps, x.updates, x.update_debt) for x in t}
@@ -91,21 +91,21 @@ class MultiSeedTrainer:
         self.stacked = _stack([p for p, _ in parts])
         self._static_policy = eqx.partition(t[0].state.networks.policy, eqx.is_array)[1]
         self.actor_state = _stack([x.actor_state for x in t])
-        pending = [x._pending_metrics for x in t]
-        self._pending_metrics = None if pending[0] is None else _np_stack(pending)
+        pending = [x.pending_metrics for x in t]
+        self.pending_metrics = None if pending[0] is None else _np_stack(pending)
 
     def sync(self) -> None:
         """Write each seed's learner state, actor memory and latest metrics back into its
         trainer."""
         metrics = None
-        if self._pending_metrics is not None:
-            metrics = jax.device_get(self._pending_metrics)
-            self._pending_metrics = None
+        if self.pending_metrics is not None:
+            metrics = jax.device_get(self.pending_metrics)
+            self.pending_metrics = None
         for i, t in enumerate(self.trainers):
             t.state = eqx.combine(_index(self.stacked, i), self._static_state)
             t.actor_state = _index(self.actor_state, i)
             if metrics is not None:
-                t._pending_metrics = _index(metrics, i)
+                t.pending_metrics = _index(metrics, i)
 
     @property
     def env_steps(self) -> int:
@@ -149,7 +149,7 @@ class MultiSeedTrainer:
         for t in self.trainers:
             t.update_debt = debt
         if metrics is not None:
-            self._pending_metrics = metrics  # stacked; split per seed at the next log
+            self.pending_metrics = metrics  # stacked; split per seed at the next log
 
     def run(
         self,
@@ -263,7 +263,7 @@ def train_seeds(
     if resume:
         for session, t in zip(sessions, multi.trainers, strict=True):
             restore_trainer(session, t)
-    multi._load_from_trainers()
+    multi.load_from_trainers()
     for session, t, extra in zip(sessions, multi.trainers, extra_info, strict=True):
         session.start(t.env_steps, env_specs=env_specs(t), trained_with_seeds=list(seeds), **extra)
         t.history = list(session.history)
