@@ -15,7 +15,9 @@ class TrainConfig:
     hyper-parameters (CleanRL style).
 
     Attributes:
-      env: registered environment name (``behavior-priors list``).
+      env: the environment's name, which every process rebuilds it from: a registered name
+        (``behavior-priors list envs``), ``gymnasium:<id>``, ``dm_control:<domain>-<task>``
+        or ``<module>:<callable>`` (docs/envs.md).
       env_kwargs: overrides passed to the environment factory.
       num_envs: B copies stepping together.
       seed: seeds the environment, the replay sampler and every JAX key.
