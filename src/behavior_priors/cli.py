@@ -416,8 +416,8 @@ def _cmd_video(args: argparse.Namespace) -> int:
         frames, used, stats = record(
             run, env, steps, seed=args.seed, use_prior=args.prior, renderer=args.renderer
         )
-    except ValueError as e:  # e.g. the grid world: no MuJoCo rendering, no arena snapshot
-        raise UsageError(f"{run.config.env}: videos need an arena environment ({e})") from None
+    except ValueError as e:  # e.g. the grid world: no rendering, no arena snapshot
+        raise UsageError(f"{run.config.env}: no video: {e}") from None
     who = "prior" if args.prior else "policy"
     out = args.out or Path(args.run_dir) / "videos" / f"{who}-{run.env_steps}.{args.format}"
     write_video(frames, out)

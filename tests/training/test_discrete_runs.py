@@ -148,4 +148,5 @@ def test_distral_transfer_keeps_pi0_frozen_and_starts_fresh_columns(grid_run, tm
 def test_grid_cli_video_is_a_clear_error(grid_run, capsys):
     run_dir, _ = grid_run
     assert main(["video", str(run_dir)]) == 2
-    assert "videos need an arena" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "no video" in err and "neither render() nor snapshot()" in err

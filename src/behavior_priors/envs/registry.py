@@ -149,6 +149,8 @@ def _make_gymnasium(env_id: str, num_envs: int, kwargs: dict[str, Any]) -> Env:
     from behavior_priors.envs.adapters.from_gymnasium import FromGymnasium
 
     options, rest = _split_options(kwargs)
+    # Frames on demand (videos); building the renderer waits until the first render().
+    rest.setdefault("render_mode", "rgb_array")
     try:
         probe = gym.make(env_id, **rest)
     except gym.error.UnregisteredEnv as e:

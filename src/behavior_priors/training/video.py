@@ -85,16 +85,23 @@ def _frame_function(
 ) -> tuple[Callable[[list], np.ndarray], str]:
     width, height = size
     global _GL_FAILED
+    render_error = None
     if renderer == "mujoco" or (renderer == "auto" and not _GL_FAILED and hasattr(env, "render")):
         try:
             env.render(0, width=width, height=height)
             return (lambda _trail: env.render(0, width=width, height=height)), "mujoco"
-        except Exception:
+        except Exception as e:
             # A second failed GL start in one process can abort it: remember the failure.
             _GL_FAILED = True
             if renderer == "mujoco":
                 raise
+            render_error = e
     if not hasattr(env, "snapshot"):
+        if render_error is not None:
+            raise ValueError(
+                f"{type(env).__name__}.render() failed ({type(render_error).__name__}: "
+                f"{render_error}) and it has no arena snapshot() for a schematic"
+            )
         raise ValueError(f"{type(env).__name__} has neither render() nor snapshot()")
     return (lambda trail: schematic_frame(env.snapshot(0), trail, size)), "schematic"
 

@@ -160,3 +160,46 @@ def test_bad_input():
         env.step(np.zeros((2,)))
     with pytest.raises(ValueError, match="NaN"):
         env.step(np.array([[0.0], [np.nan]]))
+
+
+class _Painted(gym.Env):
+    """A one-step environment whose frame is a known picture (no GL needed)."""
+
+    observation_space = gym.spaces.Box(-1, 1, (2,), np.float32)
+    action_space = gym.spaces.Box(-1, 1, (1,), np.float32)
+    metadata = {"render_modes": ["rgb_array"]}
+
+    def __init__(self, render_mode=None):
+        self.render_mode = render_mode
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        return np.zeros(2, np.float32), {}
+
+    def step(self, action):
+        return np.zeros(2, np.float32), 0.0, True, False, {}
+
+    def render(self):
+        frame = np.zeros((6, 4, 3), np.uint8)
+        frame[..., 0] = 200
+        return frame
+
+
+def test_render_gives_the_environments_frame_and_a_clear_error_without_rgb_array():
+    """`behavior-priors video` of a Gymnasium run records these frames (gymnasium:<id> names
+    are made with render_mode='rgb_array')."""
+    env = from_gymnasium(lambda: _Painted("rgb_array"), num_envs=2, seed=0)
+    frame = env.render(1)
+    assert frame.shape == (6, 4, 3) and frame.dtype == np.uint8 and frame[0, 0, 0] == 200
+    plain = from_gymnasium(lambda: _Painted(), num_envs=1, seed=0)
+    with pytest.raises(ValueError, match="render_mode='rgb_array'"):
+        plain.render(0)
+
+
+def test_gymnasium_names_are_made_ready_to_render():
+    from behavior_priors.envs.registry import make
+
+    env = make("gymnasium:Pendulum-v1", num_envs=1)
+    assert env.envs[0].render_mode == "rgb_array"
+    env = make("gymnasium:Pendulum-v1", num_envs=1, render_mode=None)  # the user's choice wins
+    assert env.envs[0].render_mode is None

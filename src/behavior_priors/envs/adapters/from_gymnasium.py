@@ -127,6 +127,23 @@ class FromGymnasium:
         (how a training loop builds its evaluation environment from an environment object)."""
         return FromGymnasium(self._env_fn, num_envs, **self._options)
 
+    def render(self, index: int = 0, width: int = 320, height: int = 240) -> np.ndarray:
+        """An RGB frame ``[H, W, 3]`` uint8 of copy ``index``: the environment's own
+        ``render()``, so its size is the environment's (``width``/``height`` are for the
+        protocol; Gymnasium fixes the size at ``make``). Needs ``render_mode="rgb_array"``
+        (``gymnasium:<id>`` names set it) and the environment's renderer (e.g. ``pygame`` for
+        the classic-control tasks)."""
+        env = self.envs[index]
+        if env.render_mode != "rgb_array":
+            raise ValueError(
+                f"{env.spec.id if env.spec else type(env).__name__} was made with render_mode="
+                f"{env.render_mode!r}; make it with render_mode='rgb_array' to record videos"
+            )
+        frame = env.render()
+        if frame is None:
+            raise ValueError("the environment's render() returned no frame")
+        return np.asarray(frame, np.uint8)
+
     @staticmethod
     def _from_key_map(space, key_map: Mapping[str, str | None]) -> dict[str, str]:
         if not isinstance(space, gym.spaces.Dict):
