@@ -76,6 +76,8 @@ class Checkpointer:
         ``step`` already; an existing ``step`` from elsewhere (before a resume) is replaced."""
         ocp = _ocp()
         step = int(step)
+        if step in self._written:
+            return self.directory / str(step)
         encoded = _encode_empty(state)
         meta = {
             "format_version": FORMAT_VERSION,
@@ -83,8 +85,6 @@ class Checkpointer:
             **meta,
             "checksums": checksums(encoded),
         }
-        if step in self._written:
-            return self.directory / str(step)
         self.directory.mkdir(parents=True, exist_ok=True)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
