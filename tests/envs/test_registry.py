@@ -184,3 +184,13 @@ def test_our_environments_are_gymnasium_ids_that_pass_the_env_checker():
 
 def test_every_form_is_an_env():
     assert isinstance(make("gymnasium:CartPole-v1"), Env)
+
+
+@pytest.mark.parametrize("name", ["os:system", "subprocess:run", "builtins:exec", "os.path:join"])
+def test_a_standard_library_callable_is_not_an_environment(name, tmp_path):
+    """A run.json is user data: one naming `os:system` as its environment must not run a
+    command when the run is evaluated or resumed."""
+    marker = tmp_path / "ran"
+    with pytest.raises(KeyError, match="standard-library"):
+        make(name, command=f"touch {marker}")
+    assert not marker.exists()

@@ -38,6 +38,7 @@ from __future__ import annotations
 import difflib
 import importlib
 import inspect
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
@@ -190,6 +191,14 @@ def _import_callable(name: str) -> Callable[..., Any]:
     module_name, _, attr = name.partition(":")
     if not module_name or not attr:
         raise KeyError(f"environment {name!r}: expected '<module>:<callable>'")
+    top = module_name.split(".")[0]
+    if top in sys.stdlib_module_names or top in sys.builtin_module_names:
+        # An environment factory is the user's code or a package's, never the standard
+        # library: a run.json naming `os:system` must not run a command when it is evaluated.
+        raise KeyError(
+            f"environment {name!r}: {top!r} is a standard-library module, not an environment "
+            "factory"
+        )
     try:
         module = importlib.import_module(module_name)
     except ModuleNotFoundError as e:
