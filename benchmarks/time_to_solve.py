@@ -28,7 +28,7 @@ Reported per method and task over ``--seeds``: env steps and wall seconds (evalu
 excluded) to the threshold, and the evaluation score reached within ``--budget-s`` seconds of
 training. Writes ``benchmarks/out/time_to_solve.json`` and prints a table.
 
-    /tmp/bv/bin/python benchmarks/time_to_solve.py --tasks pendulum --seeds 3
+    .venv/bin/python benchmarks/time_to_solve.py --tasks pendulum --seeds 3
     # needs the bench extra (make bench installs it, with torch's CPU wheel first)
 """
 
@@ -275,7 +275,7 @@ def summarise(results: list[dict], tasks: list[str], methods: list[str], budget_
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--tasks", nargs="+", default=["pendulum", "demo"], choices=sorted(TASKS))
+    p.add_argument("--tasks", nargs="+", default=["pendulum"], choices=sorted(TASKS))
     p.add_argument(
         "--methods",
         nargs="+",

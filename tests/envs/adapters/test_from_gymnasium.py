@@ -167,7 +167,7 @@ class _Painted(gym.Env):
 
     observation_space = gym.spaces.Box(-1, 1, (2,), np.float32)
     action_space = gym.spaces.Box(-1, 1, (1,), np.float32)
-    metadata = {"render_modes": ["rgb_array"]}
+    metadata = {"render_modes": ["rgb_array"]}  # noqa: RUF012 (gymnasium's convention)
 
     def __init__(self, render_mode=None):
         self.render_mode = render_mode
