@@ -149,4 +149,4 @@ def test_grid_cli_video_is_a_clear_error(grid_run, capsys):
     run_dir, _ = grid_run
     assert main(["video", str(run_dir)]) == 2
     err = capsys.readouterr().err
-    assert "no video" in err and "neither render() nor snapshot()" in err
+    assert "no video" in err and "neither render(index, width=, height=) frames nor" in err

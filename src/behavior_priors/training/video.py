@@ -14,6 +14,7 @@ says which it used. Files are GIF (imageio + Pillow) or MP4 (needs ``imageio-ffm
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal
@@ -86,7 +87,9 @@ def _frame_function(
     width, height = size
     global _GL_FAILED
     render_error = None
-    if renderer == "mujoco" or (renderer == "auto" and not _GL_FAILED and hasattr(env, "render")):
+    if renderer == "auto" and not _renders_frames(env):
+        renderer = "schematic"  # e.g. the grid world's render() draws text
+    if renderer == "mujoco" or (renderer == "auto" and not _GL_FAILED):
         try:
             env.render(0, width=width, height=height)
             return (lambda _trail: env.render(0, width=width, height=height)), "mujoco"
@@ -97,13 +100,33 @@ def _frame_function(
                 raise
             render_error = e
     if not hasattr(env, "snapshot"):
+        if not _renders_frames(env):
+            raise ValueError(
+                f"{type(env).__name__} has neither render(index, width=, height=) frames nor "
+                "an arena snapshot()"
+            )
         if render_error is not None:
             raise ValueError(
                 f"{type(env).__name__}.render() failed ({type(render_error).__name__}: "
                 f"{render_error}) and it has no arena snapshot() for a schematic"
             )
-        raise ValueError(f"{type(env).__name__} has neither render() nor snapshot()")
+        raise ValueError(
+            f"rendering failed earlier in this process (no GL backend?) and "
+            f"{type(env).__name__} has no arena snapshot() for a schematic"
+        )
     return (lambda trail: schematic_frame(env.snapshot(0), trail, size)), "schematic"
+
+
+def _renders_frames(env: Env) -> bool:
+    """Whether ``env.render`` draws RGB frames (``render(index, width=, height=)``), not text."""
+    render = getattr(env, "render", None)
+    if not callable(render):
+        return False
+    try:
+        params = inspect.signature(render).parameters
+    except (TypeError, ValueError):
+        return False
+    return "width" in params and "height" in params
 
 
 def schematic_frame(
