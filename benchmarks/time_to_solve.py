@@ -35,6 +35,7 @@ training. Writes ``benchmarks/out/time_to_solve.json`` and prints a table.
 from __future__ import annotations
 
 import argparse
+import ast
 import json
 import platform
 import time
@@ -64,6 +65,8 @@ TASKS = {
 
 # Our flat agent's settings for Pendulum (--pendulum-* options change them).
 PENDULUM: dict[str, Any] = {"num_envs": 8, "hidden": (64, 64), "lr": 1e-3}
+# Agent overrides for our method on every task (--ours-agent KEY=VALUE ...).
+OURS_AGENT: dict[str, Any] = {}
 
 
 def _demo_config():
@@ -78,7 +81,8 @@ def ours_config(task: Task, seed: int):
     from behavior_priors.training.config import TrainConfig
 
     if task.name == "demo":
-        return _demo_config().replace(seed=seed)
+        base = _demo_config()
+        return base.replace(seed=seed, agent=base.agent.replace(**OURS_AGENT))
     return TrainConfig(
         env="gymnasium:Pendulum-v1",
         num_envs=PENDULUM["num_envs"],
@@ -98,7 +102,7 @@ def ours_config(task: Task, seed: int):
             policy_learning_rate=PENDULUM["lr"],
             critic_learning_rate=PENDULUM["lr"],
             num_action_samples=1,
-        ),
+        ).replace(**OURS_AGENT),
     )
 
 
@@ -290,7 +294,20 @@ def main() -> None:
     p.add_argument("--pendulum-envs", type=int, default=PENDULUM["num_envs"])
     p.add_argument("--pendulum-hidden", type=int, nargs="+", default=list(PENDULUM["hidden"]))
     p.add_argument("--pendulum-lr", type=float, default=PENDULUM["lr"])
+    p.add_argument(
+        "--ours-agent",
+        nargs="+",
+        default=[],
+        metavar="KEY=VALUE",
+        help="SVG0Config overrides for ours, e.g. policy=flat prior=none entropy_cost=0.05",
+    )
     args = p.parse_args()
+    for item in args.ours_agent:
+        key, _, value = item.partition("=")
+        try:
+            OURS_AGENT[key] = ast.literal_eval(value)
+        except (ValueError, SyntaxError):
+            OURS_AGENT[key] = value
     PENDULUM.update(
         num_envs=args.pendulum_envs, hidden=tuple(args.pendulum_hidden), lr=args.pendulum_lr
     )
