@@ -378,6 +378,35 @@ def test_hard_target_update_period():
             np.testing.assert_array_equal(state.target.critic.out.weight, initial)
 
 
+def test_soft_target_update_follows_the_polyak_recurrence():
+    """target_k = target_{k-1} + tau (online_k - target_{k-1}), replayed in float64 numpy from
+    the online weights after each step; a frozen module's target never moves."""
+    tau = 0.3
+    config = small_config(target_update_rate=tau, critic_learning_rate=1e-2, frozen=("prior",))
+    state = _state(config)
+    update = make_update_fn(config)
+    batch = random_batch(config)
+    expected = np.asarray(state.target.critic.out.weight, np.float64)
+    prior_before = eqx.filter(state.target.prior, eqx.is_array)
+    for _ in range(5):
+        state, _ = update(state, batch)
+        expected = expected + tau * (np.asarray(state.networks.critic.out.weight) - expected)
+        np.testing.assert_allclose(state.target.critic.out.weight, expected, rtol=1e-5, atol=1e-7)
+    assert not np.allclose(state.target.critic.out.weight, state.networks.critic.out.weight)
+    for a, b in zip(
+        jax.tree.leaves(prior_before),
+        jax.tree.leaves(eqx.filter(state.target.prior, eqx.is_array)),
+        strict=True,
+    ):
+        np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("tau", [0.0, -0.1, 1.5, True, "0.1"])
+def test_target_update_rate_must_be_in_the_unit_interval(tau):
+    with pytest.raises(ValueError, match="target_update_rate"):
+        small_config(target_update_rate=tau)
+
+
 def test_check_finite_names_the_bad_metric():
     with pytest.raises(FloatingPointError, match="losses/critic"):
         check_finite({"losses/critic": float("nan"), "kl/high": 0.0}, 7)

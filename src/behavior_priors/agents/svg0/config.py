@@ -88,6 +88,9 @@ class SVG0Config:
     prior_learning_rate: float = 1e-4
     max_grad_norm: float = 40.0
     target_update_period: int = 100
+    # Polyak averaging: every step target <- tau * online + (1 - tau) * target (SAC's soft
+    # update, tau = 0.005). None: hard copies every ``target_update_period`` steps instead.
+    target_update_rate: float | None = None
     frozen: tuple[str, ...] = ()  # modules never updated, from FREEZABLE (e.g. "prior")
 
     def __post_init__(self):
@@ -134,6 +137,11 @@ class SVG0Config:
             problems.append(f"discount must be in (0, 1], got {self.discount}")
         if not 0.0 <= self.retrace_lambda <= 1.0:
             problems.append(f"retrace_lambda must be in [0, 1], got {self.retrace_lambda}")
+        tau = self.target_update_rate
+        if tau is not None and (
+            isinstance(tau, bool) or not isinstance(tau, int | float) or not 0.0 < tau <= 1.0
+        ):
+            problems.append(f"target_update_rate must be None or in (0, 1], got {tau!r}")
         for name in ("kl_cost", "entropy_cost", "min_scale"):
             if getattr(self, name) < 0:
                 problems.append(f"{name} must be >= 0")

@@ -131,11 +131,29 @@ def prior_frozen(config: SVG0Config) -> bool:
     return "prior.high" in frozen and (config.low_level == "shared" or "prior.low" in frozen)
 
 
+def update_target(
+    config: SVG0Config, target: SVG0Networks, online: SVG0Networks, step: Array
+) -> SVG0Networks:
+    """The target networks after learner step ``step`` (counted from 1): Polyak averaging
+    ``tau * online + (1 - tau) * target`` when ``config.target_update_rate`` is tau, otherwise
+    a hard copy of ``online`` every ``config.target_update_period`` steps. A frozen module is the
+    same in both, so its target stays bit-identical either way."""
+    tau = config.target_update_rate
+    if tau is not None:
+        new = jax.tree.map(
+            lambda t, o: t + tau * (o - t) if tau < 1.0 else o, _params(target), _params(online)
+        )
+    else:
+        copy = (step % config.target_update_period) == 0
+        new = jax.tree.map(lambda t, o: jnp.where(copy, o, t), _params(target), _params(online))
+    return eqx.combine(new, eqx.filter(target, eqx.is_inexact_array, inverse=True))
+
+
 def update(
     config: SVG0Config, state: TrainState, batch: SequenceBatch
 ) -> tuple[TrainState, dict[str, Array]]:
-    """One learner step on a batch ``[B, T+1, ...]``: critic, policy and prior updates, then a
-    hard target update every ``config.target_update_period`` steps. Pure; jit it with the
+    """One learner step on a batch ``[B, T+1, ...]``: critic, policy and prior updates, then the
+    target update (:func:`update_target`). Pure; jit it with the
     config static (see :func:`make_update_fn`)."""
     nets, target = state.networks, state.target
     key, k_c, k_p, k_q = jax.random.split(state.key, 4)
@@ -163,11 +181,7 @@ def update(
     new_nets = keep_frozen(SVG0Networks(policy, prior, critic), nets, config.frozen)
 
     step = state.step + 1
-    copy = (step % config.target_update_period) == 0
-    new_target = jax.tree.map(
-        lambda t, o: jnp.where(copy, o, t), _params(target), _params(new_nets)
-    )
-    new_target = eqx.combine(new_target, eqx.filter(target, eqx.is_inexact_array, inverse=True))
+    new_target = update_target(config, target, new_nets, step)
 
     metrics = {**m_c, **m_p, **m_q}
     metrics["grads/critic_norm"] = optax.tree.norm(g_c)
