@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass
 from typing import Literal
 
@@ -77,6 +78,13 @@ class SVG0Config:
     # only the policy loss (as in the authors' public agent). None: only for Distral, whose
     # objective is the soft return; docs/agent.md has the measurement behind the choice.
     entropy_in_value: bool | None = None
+    # SAC's automatic temperature: learn alpha_H (starting at ``entropy_cost``) so that the
+    # policy's entropy (E_z H(pi^L) for a hierarchical policy) tracks this many nats, by
+    # gradient steps on log alpha_H with loss log(alpha_H) (H - target). None: alpha_H fixed.
+    # SAC's choice is -dim(A); a Gaussian head's scale floor (min_scale) bounds H from below
+    # (about -0.88 nats per dimension at min_scale 0.1), so a lower target anneals alpha_H to 0.
+    target_entropy: float | None = None
+    entropy_learning_rate: float = 3e-4
     num_action_samples: int = 10  # S for the bootstrap value V(x)
     num_policy_samples: int = 1  # reparameterised samples per state in the SVG(0) loss
     num_kl_samples: int = 1  # z samples for the low-level term of the KL bound
@@ -142,6 +150,20 @@ class SVG0Config:
             isinstance(tau, bool) or not isinstance(tau, int | float) or not 0.0 < tau <= 1.0
         ):
             problems.append(f"target_update_rate must be None or in (0, 1], got {tau!r}")
+        if self.target_entropy is not None:
+            if self.policy == "distral":
+                problems.append(
+                    "target_entropy: Distral's entropy cost c_Ent is part of its method"
+                )
+            elif self.entropy_cost <= 0:
+                problems.append(
+                    "target_entropy needs entropy_cost > 0: it is alpha_H's starting value, "
+                    "learned in log space"
+                )
+            if not math.isfinite(self.target_entropy):
+                problems.append(f"target_entropy must be finite, got {self.target_entropy}")
+        if not self.entropy_learning_rate > 0:
+            problems.append(f"entropy_learning_rate must be > 0, got {self.entropy_learning_rate}")
         for name in ("kl_cost", "entropy_cost", "min_scale"):
             if getattr(self, name) < 0:
                 problems.append(f"{name} must be >= 0")

@@ -25,8 +25,18 @@ from behavior_priors.agents.types import SequenceBatch
 Array = jax.Array
 
 
+class EntropyState(NamedTuple):
+    """The learned entropy cost (``SVG0Config.target_entropy``): log alpha_H and its Adam."""
+
+    log_alpha: Array  # float32 scalar
+    opt: Any
+
+
 class TrainState(NamedTuple):
-    """Everything the learner needs to continue: a pytree of arrays and static structure."""
+    """Everything the learner needs to continue: a pytree of arrays and static structure.
+
+    ``entropy`` is ``None`` unless the config learns alpha_H; a ``None`` field has no leaves,
+    so checkpoints of fixed-alpha runs keep their layout."""
 
     networks: SVG0Networks
     target: SVG0Networks
@@ -35,6 +45,7 @@ class TrainState(NamedTuple):
     prior_opt: Any
     step: Array  # int32 scalar: learner steps done
     key: Array
+    entropy: EntropyState | None = None
 
 
 def _optimiser(learning_rate: float, max_grad_norm: float) -> optax.GradientTransformation:
@@ -48,6 +59,39 @@ def optimisers(config: SVG0Config) -> tuple[optax.GradientTransformation, ...]:
         _optimiser(config.policy_learning_rate, config.max_grad_norm),
         _optimiser(config.prior_learning_rate, config.max_grad_norm),
     )
+
+
+def entropy_optimiser(config: SVG0Config) -> optax.GradientTransformation:
+    """Adam on log alpha_H (``config.entropy_learning_rate``)."""
+    return optax.adam(config.entropy_learning_rate)
+
+
+def initial_entropy_state(config: SVG0Config) -> EntropyState | None:
+    """log alpha_H = log ``entropy_cost`` when ``config.target_entropy`` is set, else None."""
+    if config.target_entropy is None:
+        return None
+    log_alpha = jnp.log(jnp.asarray(config.entropy_cost, jnp.float32))
+    return EntropyState(log_alpha, entropy_optimiser(config).init(log_alpha))
+
+
+def entropy_cost(config: SVG0Config, state: TrainState) -> Array | float:
+    """alpha_H of this learner state: learned, or ``config.entropy_cost``."""
+    if state.entropy is None:
+        return config.entropy_cost
+    return jnp.exp(state.entropy.log_alpha)
+
+
+def update_entropy(
+    config: SVG0Config, entropy: EntropyState | None, policy_entropy: Array
+) -> EntropyState | None:
+    """One Adam step on SAC's temperature loss ``log(alpha_H) (H - target)``, whose gradient
+    in log alpha_H is ``H - target``: alpha_H falls while the policy's entropy ``H`` (a scalar,
+    the batch mean) is above the target and rises while it is below."""
+    if entropy is None:
+        return None
+    grad = jax.lax.stop_gradient(policy_entropy - config.target_entropy).astype(jnp.float32)
+    updates, opt = entropy_optimiser(config).update(grad, entropy.opt, entropy.log_alpha)
+    return EntropyState(optax.apply_updates(entropy.log_alpha, updates), opt)
 
 
 def _params(module: Any) -> Any:
@@ -86,6 +130,7 @@ def state_from_networks(config: SVG0Config, nets: SVG0Networks, key: Array) -> T
         prior_opt=opt_q.init(_params(nets.prior)),
         step=jnp.zeros((), jnp.int32),
         key=key,
+        entropy=initial_entropy_state(config),
     )
 
 
@@ -159,11 +204,12 @@ def update(
     key, k_c, k_p, k_q = jax.random.split(state.key, 4)
     opt_c, opt_p, opt_q = optimisers(config)
 
+    alpha_h = entropy_cost(config, state)
     (_, m_c), g_c = eqx.filter_value_and_grad(critic_loss, has_aux=True)(
-        nets.critic, target, batch, k_c, config
+        nets.critic, target, batch, k_c, config, alpha_h
     )
     (_, m_p), g_p = eqx.filter_value_and_grad(policy_loss, has_aux=True)(
-        nets.policy, nets.critic, target.prior, batch, k_p, config
+        nets.policy, nets.critic, target.prior, batch, k_p, config, alpha_h
     )
     if prior_frozen(config):
         # Nothing of the prior trains (a transferred, frozen prior): its loss is still logged,
@@ -187,7 +233,12 @@ def update(
     metrics["grads/critic_norm"] = optax.tree.norm(g_c)
     metrics["grads/policy_norm"] = optax.tree.norm(g_p)
     metrics["grads/prior_norm"] = optax.tree.norm(g_q) if g_q is not None else jnp.zeros(())
-    new_state = TrainState(new_nets, new_target, critic_opt, policy_opt, prior_opt, step, key)
+    if state.entropy is not None:
+        metrics["policy/entropy_cost"] = alpha_h
+    entropy = update_entropy(config, state.entropy, m_p["policy/entropy"])
+    new_state = TrainState(
+        new_nets, new_target, critic_opt, policy_opt, prior_opt, step, key, entropy
+    )
     return new_state, metrics
 
 

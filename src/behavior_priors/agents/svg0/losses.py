@@ -126,13 +126,19 @@ def _batch_views(batch: SequenceBatch) -> tuple[Array, Array]:
 
 
 def critic_loss(
-    critic: Critic, target: SVG0Networks, batch: SequenceBatch, key: Array, config: SVG0Config
+    critic: Critic,
+    target: SVG0Networks,
+    batch: SequenceBatch,
+    key: Array,
+    config: SVG0Config,
+    entropy_cost: Array | float | None = None,
 ) -> tuple[Array, Metrics]:
     """Retrace critic loss on B windows of T+1 steps; trains ``critic`` only.
 
     ``target`` holds the target networks pi', pi0', Q'. Transitions at LAST indices (padding
     under next-step auto-reset) are masked out, and traces are cut before them while still
-    bootstrapping from the LAST observation (the true final observation).
+    bootstrapping from the LAST observation (the true final observation). ``entropy_cost`` is
+    alpha_H (default ``config.entropy_cost``; the learned one with ``config.target_entropy``).
     """
     obs, T = batch.observation, batch.reward.shape[1] - 1
     first, last = _batch_views(batch)
@@ -162,7 +168,8 @@ def critic_loss(
     )
     value = jnp.mean(q_samples, axis=0) - config.kl_cost * kl.total  # [B, T]
     if config.entropy_cost and config.soft_value:
-        value = value + config.entropy_cost * sample_entropy(sample)
+        alpha_h = config.entropy_cost if entropy_cost is None else entropy_cost
+        value = value + alpha_h * sample_entropy(sample)
 
     action, latent = batch.action[:, :T], batch.latent[:, :T]
     q_target = critic_t(obs_now, action, latent if critic_t.latent_size else None)  # [B, T]
@@ -205,11 +212,13 @@ def policy_loss(
     batch: SequenceBatch,
     key: Array,
     config: SVG0Config,
+    entropy_cost: Array | float | None = None,
 ) -> tuple[Array, Metrics]:
     """SVG(0) policy loss on every state of the window; trains ``policy`` only.
 
     ``critic`` is the online critic and ``prior`` the target prior pi0'; neither receives
-    gradients (they are constants of this function's differentiation).
+    gradients (they are constants of this function's differentiation). ``entropy_cost`` is
+    alpha_H (default ``config.entropy_cost``; the learned one with ``config.target_entropy``).
     """
     obs = batch.observation
     first, _ = _batch_views(batch)
@@ -236,7 +245,8 @@ def policy_loss(
         top=sample.low if sample.high is None else sample.high,  # pi or pi^H, already computed
     )
     entropy = sample_entropy(sample)  # E_z H(pi^L(.|z)) for a hierarchical policy
-    loss = jnp.mean(-q + config.kl_cost * kl.total - config.entropy_cost * entropy)
+    alpha_h = config.entropy_cost if entropy_cost is None else jax.lax.stop_gradient(entropy_cost)
+    loss = jnp.mean(-q + config.kl_cost * kl.total - alpha_h * entropy)
     metrics = {
         "losses/policy": loss,
         "policy/q": jnp.mean(q),
