@@ -22,7 +22,7 @@ Methods (``--methods``):
   learning rate 3e-4, one gradient step per env step);
 * ``sbx-matched`` / ``sb3-matched``: SAC with our settings where SAC has them: our number of
   env copies (a ``DummyVecEnv``), our update-to-data ratio (gradient steps per vector step),
-  our network sizes, learning rate, and transitions per update (windows x steps).
+  our network sizes, learning rate, discount, and transitions per update (windows x steps).
 
 Reported per method and task over ``--seeds``: env steps and wall seconds (evaluation
 excluded) to the threshold, and the evaluation score reached within ``--budget-s`` seconds of
@@ -200,6 +200,7 @@ def peer_learner(task: Task, seed: int, lib: str, matched: bool, torch_threads: 
         kwargs.update(
             batch_size=ours.batch_size * ours.sequence_length,
             learning_rate=a.policy_learning_rate,
+            gamma=a.discount,
             learning_starts=ours.warmup_steps,  # SB3 counts env steps over all copies
             train_freq=1,
             gradient_steps=max(1, round(ours.updates_per_env_step * n_envs)),

@@ -90,6 +90,17 @@ _TRAIN_BASE: dict[str, Any] = dict(
 # sparse reward, no method learned the 3-target task within 100-200k steps here (uniformly
 # random actions succeed in 0 of 96 episodes: the point mass moves 0.45 m/s in a 2.1 m arena).
 _SHAPED = {"shaped": True, "shaping_weight": 0.5, "reward_scale": 1.0, "success_bonus": 0.5}
+# The go-to-target tasks' learner settings: discount 0.95 (a 20-step horizon for 100-step
+# episodes), Polyak target networks (tau = 0.005, SAC's) and an entropy bonus of 0.05. With
+# discount 0.99, hard target copies and no bonus the demo stopped short of its target (a critic
+# whose values, about 60, hardly depend on the action near it: Q(toward) - Q(away) was 0.1-0.5)
+# and ended at 0.56-0.59 success over 100 episodes after 150k steps (seeds 0, 1); with these
+# settings 0.99 and 1.00 (docs/benchmarks.md, "The demo task"). Measured on the point mass
+# only; the other tasks keep the base settings until measured.
+_TASK_AGENT: dict[str, dict[str, Any]] = {
+    "gtt": {"discount": 0.95, "target_update_rate": 0.005, "entropy_cost": 0.05},
+    "gtt1": {"discount": 0.95, "target_update_rate": 0.005, "entropy_cost": 0.05},
+}
 TASKS: dict[str, tuple[str, dict[str, Any]]] = {
     "gtt": ("gtt3", {**_SHAPED, "episode_seconds": 5.0}),
     "gtt1": ("gtt3", {**_SHAPED, "episode_seconds": 5.0, "tasks": ("go_to_target:0",)}),
@@ -136,7 +147,8 @@ def _build(task: str, body: str, method: str) -> TrainConfig:
     suffix, env_kwargs = TASKS[task]
     grid = body == "gridworld"
     grid_agent = {**_GRID_AGENT, **_GRID_METHOD_AGENT.get(method, {})} if grid else {}
-    agent = SVG0Config(**{**_AGENT_BASE, **grid_agent, **METHODS[method]})
+    task_agent = _TASK_AGENT.get(task, {})
+    agent = SVG0Config(**{**_AGENT_BASE, **task_agent, **grid_agent, **METHODS[method]})
     return TrainConfig(
         env=f"{body}-{suffix}",
         env_kwargs=dict(env_kwargs),
