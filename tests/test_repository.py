@@ -27,3 +27,38 @@ def test_result_pages_and_docs_are_not_ignored_but_run_outputs_are():
         assert not _ignored(path), path
     for path in ("results/multitask-prior/report.md", "runs/demo/run.json", "x/videos/a.gif"):
         assert _ignored(path), path
+
+
+def _markdown_links(text: str) -> list[str]:
+    """Relative link targets of ``[text](target)`` in markdown, anchors dropped."""
+    import re
+
+    out = []
+    for target in re.findall(r"\]\(([^)\s]+)\)", text):
+        if "://" in target or target.startswith(("#", "mailto:")):
+            continue
+        out.append(target.split("#", 1)[0])
+    return out
+
+
+def test_every_file_the_docs_link_to_is_tracked():
+    """A link in the README or docs/ that points at a file missing from a fresh clone (never
+    committed, or ignored) is a broken promise: each target must be tracked by git."""
+    if shutil.which("git") is None or not (ROOT / ".git").exists():
+        pytest.skip("not a git checkout")
+    tracked = set(
+        subprocess.run(
+            ["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True
+        ).stdout.splitlines()
+    )
+    pages = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
+    broken = []
+    for page in pages:
+        if str(page.relative_to(ROOT)) not in tracked:
+            continue  # an untracked page is not part of a clone
+        for target in _markdown_links(page.read_text()):
+            path = (page.parent / target).resolve()
+            rel = path.relative_to(ROOT).as_posix() if path.is_relative_to(ROOT) else None
+            if rel is None or not (rel in tracked or any(t.startswith(rel + "/") for t in tracked)):
+                broken.append(f"{page.relative_to(ROOT)} -> {target}")
+    assert not broken, "links to files a clone does not have:\n" + "\n".join(broken)

@@ -235,7 +235,7 @@ def _scaled(
 
 
 # Sparse go-to-target on the point mass (claim 1): reward only while on the target, with a
-# bonus the first time; 10 s episodes. See docs/results/multitask-prior.md.
+# bonus the first time; 10 s episodes. See docs/experiments.md.
 _SPARSE_GTT = {"shaped": False, "reward_scale": 1.0, "success_bonus": 0.5, "episode_seconds": 10.0}
 
 # Task transfer (claims 2 and 3b): the targets' task ids rotated, so "task i" now means target

@@ -1,0 +1,148 @@
+"""Does the demo solve its task on every seed? The demo preset over several seeds, at once.
+
+Issue 18's target for ``make demo`` is at least 90% final success over 100 episodes on at least
+4 of 5 seeds. This trains the ``demo`` preset (or it with ``--agent`` / ``--train`` overrides)
+for ``--seeds`` seeds together in one process (vmapped, ``MultiSeedTrainer``: the same per-seed
+results as separate runs, in less time), then evaluates each seed's final policy on
+``--final-episodes`` deterministic episodes, as ``make demo`` does (``demo.json``), and sorts
+every episode into what happened:
+
+* ``success``: the body reached its target;
+* ``stopped short``: it never reached its target but ended nearer to it than to the others
+  (the failure of the old preset: a critic whose values hardly depended on the action near
+  the target);
+* ``elsewhere``: it never reached its target and ended nearer to another one.
+
+Prints one row per seed (16-episode evaluation curve, final success with its Wilson interval,
+the episode outcomes) and writes ``benchmarks/out/demo_seeds.json``. Per-seed wall time is not
+measured here (the seeds share the process); ``make demo`` reports one seed's.
+
+    .venv/bin/python benchmarks/demo_seeds.py --seeds 5 --steps 200000
+    .venv/bin/python benchmarks/demo_seeds.py --seeds 2 --steps 150000 --agent discount=0.99
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import jax
+import numpy as np
+
+from behavior_priors.agents import svg0
+from behavior_priors.envs.registry import make
+from behavior_priors.training.acting import make_actor
+from behavior_priors.training.actions import ActionLayout
+from behavior_priors.training.episodes import wilson_interval
+from behavior_priors.training.multiseed import MultiSeedTrainer
+from behavior_priors.training.presets import get_preset
+
+OUTCOMES = ("success", "stopped short", "elsewhere")
+
+
+def _overrides(items: list[str]) -> dict[str, Any]:
+    out = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise SystemExit(f"expected KEY=VALUE, got {item!r}")
+        try:
+            out[key] = ast.literal_eval(value)
+        except (ValueError, SyntaxError):
+            out[key] = value
+    return out
+
+
+def episode_outcomes(policy, config, num_episodes: int, seed: int) -> dict[str, int]:
+    """Deterministic episodes of ``policy`` on the demo task, each sorted into ``OUTCOMES``.
+
+    Reads the egocentric target positions ``task/targets`` [K, 2] and the task's one-hot
+    ``task/id_onehot`` [K]; the env reports success (any step within the target radius).
+    """
+    n = 10
+    env = make(config.env, num_envs=n, seed=seed, **config.env_kwargs)
+    act = make_actor(config.agent, deterministic=True)
+    layout = ActionLayout.from_spec(env.action_spec())
+    counts = dict.fromkeys(OUTCOMES, 0)
+    key = jax.random.PRNGKey(seed)
+    for _ in range(-(-num_episodes // n)):
+        state = svg0.initial_actor_state(config.agent, n)
+        ts = env.reset()
+        task = np.asarray(ts.observation["task/id_onehot"]).argmax(-1)
+        success = np.zeros(n, bool)
+        for _ in range(env.episode_steps):
+            action, _, state, key = act(policy, ts.observation, ts.first(), state, key)
+            ts = env.step(layout.to_env(action))
+            success |= np.asarray(ts.info["success"], bool)
+        assert ts.last().all(), "every copy's episode ends after episode_steps steps"
+        nearest = np.linalg.norm(np.asarray(ts.observation["task/targets"]), axis=-1).argmin(-1)
+        counts["success"] += int(success.sum())
+        counts["stopped short"] += int((~success & (nearest == task)).sum())
+        counts["elsewhere"] += int((~success & (nearest != task)).sum())
+    return counts
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--seeds", type=int, default=5)
+    p.add_argument("--steps", type=int, help="env steps (default: the preset's)")
+    p.add_argument("--final-episodes", type=int, default=100)
+    p.add_argument("--agent", nargs="+", default=[], metavar="KEY=VALUE", help="SVG0Config")
+    p.add_argument("--train", nargs="+", default=[], metavar="KEY=VALUE", help="TrainConfig")
+    args = p.parse_args()
+    config = get_preset("demo")
+    config = config.replace(
+        agent=config.agent.replace(**_overrides(args.agent)), **_overrides(args.train)
+    )
+    if args.steps:
+        config = config.replace(total_env_steps=args.steps)
+    seeds = list(range(args.seeds))
+    t0 = time.perf_counter()
+    multi = MultiSeedTrainer(config, seeds)
+    multi.run()
+    train_s = time.perf_counter() - t0
+    rows = []
+    for seed, trainer in zip(seeds, multi.trainers, strict=True):
+        policy = trainer.state.networks.policy
+        curve = [
+            (int(ln["env_steps"]), round(ln["eval/success_rate"], 3))
+            for ln in trainer.history
+            if "eval/success_rate" in ln
+        ]
+        counts = episode_outcomes(policy, config, args.final_episodes, seed=1000 + seed)
+        total = sum(counts.values())
+        low, high = wilson_interval(counts["success"], total)
+        rows.append(
+            {
+                "seed": seed,
+                "curve": curve,
+                "final_success_rate": counts["success"] / total,
+                "final_success_rate_95ci": [low, high],
+                "episodes": counts,
+            }
+        )
+        print(
+            f"seed {seed}: final {counts['success'] / total:.2f} [{low:.2f}, {high:.2f}] over "
+            f"{total} episodes; {counts}; curve {curve}",
+            flush=True,
+        )
+    solved = sum(r["final_success_rate"] >= 0.9 for r in rows)
+    print(f"{solved} of {len(rows)} seeds at >= 0.90; {train_s:.0f} s for all seeds together")
+    out = Path(__file__).parent / "out" / "demo_seeds.json"
+    out.parent.mkdir(exist_ok=True)
+    summary = {
+        "config": config.to_dict(),
+        "seeds": rows,
+        "seeds_at_0.9": solved,
+        "train_seconds_all_seeds": train_s,
+    }
+    out.write_text(json.dumps(summary, indent=2, default=str))
+    print(f"wrote {out}")
+
+
+if __name__ == "__main__":
+    main()
