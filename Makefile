@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 # Extras `make test` installs, so CI tests every optional adapter that can run on a CPU.
-TEST_EXTRAS := dev,dmc,dist
+TEST_EXTRAS := dev,dmc,dist,experiments
 STAMP  := $(VENV)/.installed-test
 # xdist workers: one per core (these machines have 2).
 WORKERS ?= auto

@@ -663,9 +663,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyError as e:  # str() of a KeyError quotes its message
         print(f"behavior-priors: error: {e.args[0] if e.args else e}", file=sys.stderr)
         return 2
-    except (OSError, ValueError, TypeError) as e:
-        # Bad input (a wrong option value, a broken run directory, a full disk): one line, not
-        # a traceback. BEHAVIOR_PRIORS_TRACEBACK=1 shows the traceback.
+    except (OSError, ValueError, TypeError, ImportError) as e:
+        # Bad input (a wrong option value, a broken run directory, a full disk, a missing
+        # optional extra): one line, not a traceback. BEHAVIOR_PRIORS_TRACEBACK=1 shows it.
         if os.environ.get("BEHAVIOR_PRIORS_TRACEBACK"):
             raise
         print(f"behavior-priors: error: {e}", file=sys.stderr)

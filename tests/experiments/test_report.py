@@ -12,6 +12,7 @@ from behavior_priors.experiments.report import (
     permutation_p_value,
     steps_to_threshold,
 )
+from behavior_priors.experiments.stats import improvement_interval, iqm_interval
 from behavior_priors.training.plotting import bootstrap_ci
 
 TWO = Experiment(
@@ -104,6 +105,43 @@ def test_report_numbers_by_hand(tmp_path):
     assert "gtt1/hier/seed1" in text
     assert "hier - noprior" not in text  # one seed of hier: no comparison
     assert report.figure.stat().st_size > 1000
+    # Two seeds: the IQM trims nothing (a quarter of 2 runs rounds to 0), so it is the mean.
+    assert noprior["final_iqm"]["point"] == pytest.approx(0.5)
+    assert hier["auc_iqm"]["point"] == pytest.approx(0.875)
+    # Built again from the same runs, the page is the same, byte for byte (seeded bootstrap).
+    assert build_report(TWO, tmp_path).path.read_text() == text
+
+
+def test_iqm_and_probability_of_improvement_by_hand():
+    """IQM of 5 runs: the mean of the middle 3 (a quarter, rounded down, trimmed from each
+    end). P(X > Y): over the 25 pairs of x = [.9, .8, .95, .7, .85] and y = [.1, .2, .75, .3,
+    .4], only (0.7, 0.75) is not an improvement: 24/25. Ties count a half."""
+    iqm = iqm_interval([1.0, 0.1, 0.6, 0.5, 0.7])
+    assert iqm.point == pytest.approx((0.5 + 0.6 + 0.7) / 3)
+    assert 0.1 <= iqm.low <= iqm.point <= iqm.high <= 1.0
+    assert iqm_interval([1.0, 0.1, 0.6, 0.5, 0.7]) == iqm  # seeded
+    better = improvement_interval([0.9, 0.8, 0.95, 0.7, 0.85], [0.1, 0.2, 0.75, 0.3, 0.4])
+    assert better.point == pytest.approx(24 / 25)
+    assert better.low <= better.point <= better.high == 1.0
+    same = improvement_interval([1.0, 1.0, 1.0], [1.0, 1.0, 1.0])
+    assert (same.point, same.low, same.high) == (0.5, 0.5, 0.5)
+    assert math.isnan(improvement_interval([1.0], [0.0, 1.0]).point)
+    assert iqm_interval([0.3]).point == 0.3 and math.isnan(iqm_interval([0.3]).low)
+    assert math.isnan(iqm_interval([]).point)
+
+
+def test_report_compares_with_rliable_and_the_permutation_test(tmp_path):
+    curves = {
+        ("noprior", 0): [(100, 0.0), (200, 0.0), (300, 0.25)],
+        ("noprior", 1): [(100, 0.0), (200, 0.5), (300, 0.75)],
+        ("hier", 0): [(100, 0.5), (200, 1.0), (300, 1.0)],
+        ("hier", 1): [(100, 0.75), (200, 1.0), (300, 1.0)],
+    }
+    for spec in run_specs(TWO, tmp_path):
+        _fake_run(spec.run_dir, curves[spec.method, spec.seed])
+    text = build_report(TWO, tmp_path).path.read_text()
+    # Both AUCs of hier (0.875, 0.9375) exceed both of noprior (0.0625, 0.4375): P = 1.
+    assert "| gtt1 | hier - noprior | 1.00 [1.00, 1.00] | +0.656 | 0.167 |" in text
 
 
 def test_bootstrap_interval_covers_normal_mean():
@@ -132,3 +170,17 @@ def test_bootstrap_interval_of_constant_and_single_seed():
     np.testing.assert_allclose(high, mean)
     with pytest.raises(ValueError, match="num_seeds"):
         bootstrap_ci(np.zeros(3))
+
+
+def test_reproduce_without_rliable_says_so_before_training(monkeypatch, tmp_path, capsys):
+    """Without the ``experiments`` extra, ``reproduce`` stops at once with one line naming it,
+    instead of failing at the report after training every run."""
+    import sys
+
+    from behavior_priors.cli import main
+
+    monkeypatch.setitem(sys.modules, "rliable", None)  # import rliable raises ImportError
+    assert main(["reproduce", "smoke", "--out", str(tmp_path / "x")]) == 2
+    err = capsys.readouterr().err
+    assert "behavior-priors[experiments]" in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "x").exists()

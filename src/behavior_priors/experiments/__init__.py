@@ -47,7 +47,10 @@ def reproduce(
     """
     from pathlib import Path
 
+    from behavior_priors.experiments.stats import require_rliable
+
     experiment = get_experiment(name)
+    require_rliable()  # before an hour of training, not after it
     out = Path(out) if out is not None else Path("results") / name
     outcomes = run_experiment(experiment, out, seeds, budget_scale, workers, log, vmap_seeds)
     command = f"behavior-priors reproduce {name}"

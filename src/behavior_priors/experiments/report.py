@@ -11,8 +11,12 @@ For each task and method, over the finished seeds:
   from the first evaluation on");
 * **steps to threshold**: the first evaluation step at which the metric reaches the
   experiment's threshold; seeds that never reach it are counted, not averaged;
+* the table aggregates final and AUC over seeds with ``rliable``
+  (:mod:`behavior_priors.experiments.stats`): the interquartile mean with its stratified-bootstrap
+  95% interval; ``summary.json`` also keeps the plain mean and every seed's value;
 * **comparisons** of each method's AUC with the experiment's first method (the baseline): the
-  difference of means and a one-sided permutation p-value (exact over all splits of the seeds
+  probability of improvement P(method > baseline) with its bootstrap interval (rliable), the
+  difference of means, and a one-sided permutation p-value (exact over all splits of the seeds
   when there are at most 20 000, else 20 000 random splits).
 
 Written to ``out/report.md``, ``out/curves.png`` and ``out/summary.json``.
@@ -30,6 +34,7 @@ import numpy as np
 
 from behavior_priors.experiments.registry import Experiment
 from behavior_priors.experiments.runner import run_specs, run_status
+from behavior_priors.experiments.stats import Interval, improvement_interval, iqm_interval
 from behavior_priors.training.logger import read_metrics
 from behavior_priors.training.plotting import bootstrap_ci
 
@@ -119,6 +124,8 @@ class MethodSummary:
     auc: Stat
     steps_to_threshold: list[float | None]
     wall_minutes: Stat
+    final_iqm: Interval
+    auc_iqm: Interval
 
     @property
     def reached(self) -> list[float]:
@@ -141,7 +148,15 @@ def summarise(
         if timed.size:
             walls.append(float(timed[-1]) / 60)
     return MethodSummary(
-        task, method, list(seeds), Stat.of(finals), Stat.of(aucs), hits, Stat.of(walls)
+        task,
+        method,
+        list(seeds),
+        Stat.of(finals),
+        Stat.of(aucs),
+        hits,
+        Stat.of(walls),
+        iqm_interval(finals),
+        iqm_interval(aucs),
     )
 
 
@@ -272,12 +287,15 @@ def _markdown(
     if command:
         lines += ["```", command, "```", ""]
     lines += [
-        f"Metric: `{e.metric}` (deterministic policy); threshold {e.threshold:g}. Intervals are "
-        "95% percentile-bootstrap intervals of the mean over seeds.",
+        f"Metric: `{e.metric}` (deterministic policy); threshold {e.threshold:g}. Final and AUC "
+        "are interquartile means over seeds with rliable's stratified-bootstrap 95% intervals; "
+        "the curves show the mean with a percentile-bootstrap 95% band; wall minutes are a "
+        "mean with its bootstrap interval.",
         "",
         f"![curves]({figure})",
         "",
-        "| task | method | seeds | final | AUC | steps to threshold (reached) | wall min |",
+        "| task | method | seeds | final (IQM) | AUC (IQM) | steps to threshold (reached) "
+        "| wall min |",
         "|---|---|---|---|---|---|---|",
     ]
     for s in summaries:
@@ -288,7 +306,8 @@ def _markdown(
             else f"- (0/{len(s.steps_to_threshold)})"
         )
         lines.append(
-            f"| {s.task} | {s.method} | {len(s.seeds)} | {s.final.text()} | {s.auc.text()} | "
+            f"| {s.task} | {s.method} | {len(s.seeds)} | {_iqm_text(s.final_iqm)} | "
+            f"{_iqm_text(s.auc_iqm)} | "
             f"{hit} | {s.wall_minutes.text('.1f')} |"
         )
     lines += _comparisons(experiment, summaries)
@@ -296,6 +315,13 @@ def _markdown(
     if missing:
         lines += ["", f"Not finished (not in the table): {', '.join(missing)}."]
     return "\n".join(lines) + "\n"
+
+
+def _iqm_text(interval: Interval) -> str:
+    """``point [low, high]``, or the point alone for one seed (no interval)."""
+    if math.isnan(interval.low):
+        return "-" if math.isnan(interval.point) else f"{interval.point:.2f}"
+    return interval.text()
 
 
 def _source_lines(experiment: Experiment, specs: list) -> list[str]:
@@ -339,16 +365,18 @@ def _comparisons(experiment: Experiment, summaries: list[MethodSummary]) -> list
                 continue
             diff = by[a].auc.mean - by[b].auc.mean
             p = permutation_p_value(by[a].auc.values, by[b].auc.values)
-            rows.append(f"| {task} | {a} - {b} | {diff:+.3f} | {p:.3f} |")
+            better = improvement_interval(by[a].auc.values, by[b].auc.values)
+            rows.append(f"| {task} | {a} - {b} | {better.text()} | {diff:+.3f} | {p:.3f} |")
     if not rows:
         return []
     return [
         "",
-        f"AUC against `{base_method}` (and the experiment's other comparisons): difference of "
-        f"means and one-sided permutation p-value (the chance that relabelling the seeds gives "
-        f"a difference at least this large).",
+        f"AUC against `{base_method}` (and the experiment's other comparisons): probability of "
+        f"improvement P(a > b) over pairs of runs with its bootstrap 95% interval (rliable; 0.5 "
+        f"is no difference), difference of means, and one-sided permutation p-value (the chance "
+        f"that relabelling the seeds gives a difference at least this large).",
         "",
-        "| task | comparison | AUC difference | p-value |",
-        "|---|---|---|---|",
+        "| task | comparison | P(a > b) | AUC difference | p-value |",
+        "|---|---|---|---|---|",
         *rows,
     ]
