@@ -56,13 +56,22 @@ def _rliable():
 
 
 def _estimates(library, scores: dict, func: Callable, reps: int, seed: int):
-    """rliable's ``get_interval_estimates`` with a seeded ``RandomState``; rliable passes it on
-    to ``arch`` under a keyword ``arch`` deprecates, a warning only the library can act on."""
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="random_state is deprecated")
-        return library.get_interval_estimates(
-            scores, func, reps=reps, random_state=np.random.RandomState(seed)
-        )
+    """rliable's ``get_interval_estimates``, seeded. rliable 1.2 draws its resampling indices
+    from NumPy's *global* generator (``np.random.choice`` in ``StratifiedBootstrap.
+    update_indices``), not from the ``RandomState`` it is given, so the same runs gave other
+    intervals in another process. The global generator is seeded for the call and its state put
+    back afterwards. The ``RandomState`` still goes in: rliable hands it to ``arch`` under a
+    keyword ``arch`` deprecates, a warning only the libraries can act on."""
+    saved = np.random.get_state()  # noqa: NPY002 (the legacy global generator rliable uses)
+    np.random.seed(seed)  # noqa: NPY002
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="random_state is deprecated")
+            return library.get_interval_estimates(
+                scores, func, reps=reps, random_state=np.random.RandomState(seed)
+            )
+    finally:
+        np.random.set_state(saved)  # noqa: NPY002
 
 
 def iqm_interval(scores: Sequence[float], reps: int = REPS, seed: int = 0) -> Interval:
