@@ -285,3 +285,24 @@ def test_tensorboard_shows_each_step_once_after_a_resume(tmp_path):
     shown = _tensorboard_view(run_dir / "tensorboard", tag)
     assert [s for s, _ in shown] == [s for s, _ in expected]  # each step once
     np.testing.assert_allclose([v for _, v in shown], [v for _, v in expected], rtol=1e-6)
+
+
+def test_a_writer_opened_in_the_same_second_keeps_the_earlier_event_file(tmp_path, monkeypatch):
+    """tensorboardX names event files by the second and the host: a run resumed within the
+    second its previous writer opened overwrote that file, and TensorBoard lost the points
+    before the resume (seen as a flaky resume test on a loaded machine). The clock is frozen
+    here, so the two writers always share the second."""
+    import tensorboardX.event_file_writer as efw
+
+    from behavior_priors.training.logger import MetricLogger
+
+    monkeypatch.setattr(efw.time, "time", lambda: 1_800_000_000.25)
+    first = MetricLogger(tmp_path, tensorboard=True)
+    first.log(40, {"charts/episode_return": 1.0})
+    first.close()
+    second = MetricLogger(tmp_path, tensorboard=True, resume=True, purge_step=80)
+    second.log(120, {"charts/episode_return": 3.0})
+    second.close()
+    assert len(list((tmp_path / "tensorboard").glob("events.out.tfevents.*"))) == 2
+    shown = _tensorboard_view(tmp_path / "tensorboard", "charts/episode_return")
+    assert shown == [(40, 1.0), (120, 3.0)]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -37,8 +38,15 @@ class MetricLogger:
             from tensorboardX import SummaryWriter
 
             # purge_step: TensorBoard hides the points at and after it that earlier writers
-            # logged (a resumed run logs those steps again).
-            self._tb = SummaryWriter(str(Path(run_dir) / "tensorboard"), purge_step=purge_step)
+            # logged (a resumed run logs those steps again). tensorboardX names an event file
+            # by the second and the host only, so a writer opened in the same second as the
+            # previous one (a run resumed at once) overwrote that file and lost its points: a
+            # nanosecond suffix keeps every file, in the order TensorBoard reads them (by name).
+            self._tb = SummaryWriter(
+                str(Path(run_dir) / "tensorboard"),
+                purge_step=purge_step,
+                filename_suffix=f".{time.time_ns()}",
+            )
         if wandb:
             try:
                 import wandb as wandb_lib
