@@ -83,8 +83,14 @@ def test_parallel_workers_finish_every_run(tmp_path):
     assert "reproduce smoke --seeds 1" in report.path.read_text()
 
 
+def _untuned(name):
+    import dataclasses
+
+    return dataclasses.replace(get_experiment(name), tuning=None)
+
+
 def test_budget_scale_shrinks_runs_and_their_intervals():
-    spec = run_specs(get_experiment("multitask-prior"), "x", seeds=1, budget_scale=0.01)[0]
+    spec = run_specs(_untuned("multitask-prior"), "x", seeds=1, budget_scale=0.01)[0]
     c = spec.config
     assert c.total_env_steps == 2_000
     assert c.eval_every == 200 and c.warmup_steps <= 2_000
@@ -105,7 +111,7 @@ def test_cli_errors_and_listing(capsys):
 def test_vmapped_seed_groups_share_one_method_and_split_among_workers(tmp_path):
     from behavior_priors.experiments.runner import _group_seeds
 
-    specs = run_specs(get_experiment("multitask-prior"), tmp_path, seeds=5)
+    specs = run_specs(_untuned("multitask-prior"), tmp_path, seeds=5)
     units = _group_seeds(specs, 2)
     assert sorted(len(u) for u in units) == [2, 2, 2, 3, 3, 3]
     assert all(len({(s.task, s.method) for s in u}) == 1 for u in units)

@@ -21,6 +21,8 @@ from typing import Any
 from behavior_priors.training.config import TrainConfig
 from behavior_priors.training.presets import METHODS, get_preset
 
+VERDICT_KINDS = ("better", "no-worse")
+
 
 @dataclass(frozen=True)
 class ExperimentTask:
@@ -79,6 +81,39 @@ class TransferMethod:
 
 
 @dataclass(frozen=True)
+class Tuning:
+    """The tuning stage of an experiment: the same budget for every method it compares.
+
+    Each method trained from scratch gets ``len(candidates)`` candidate settings (agent fields,
+    e.g. ``{"kl_cost": 0.03}``), every method the same number, each trained for ``seeds`` seeds
+    on ``task``, which must not be one of the experiment's tasks. The candidate with the highest
+    mean AUC of the experiment's metric over its seeds is selected (the first on a tie, so list
+    the preset's own settings first) and used for that method's runs on the experiment's tasks.
+
+    Attributes:
+      task: the tuning task.
+      total_env_steps: the budget of one tuning run (before ``budget_scale``).
+      grid: ``{method: (candidate, ...)}``, a candidate being agent fields to set.
+      seeds: tuning seeds per candidate.
+      train_overrides: :class:`TrainConfig` fields set on every tuning run.
+    """
+
+    task: ExperimentTask
+    total_env_steps: int
+    grid: Mapping[str, tuple[Mapping[str, Any], ...]]
+    seeds: int = 2
+    train_overrides: Mapping[str, Any] = field(default_factory=dict)
+
+    def candidates(self, method: str) -> tuple[Mapping[str, Any], ...]:
+        return self.grid[method]
+
+
+def candidate_text(candidate: Mapping[str, Any]) -> str:
+    """``kl_cost=0.03, entropy_cost=0.05`` (``preset`` for no change)."""
+    return ", ".join(f"{k}={v}" for k, v in candidate.items()) or "preset"
+
+
+@dataclass(frozen=True)
 class Experiment:
     """Methods x tasks x seeds at a step budget.
 
@@ -105,6 +140,13 @@ class Experiment:
         apply to the methods trained from scratch only).
       parts: further registered experiments that ``reproduce NAME`` runs after this one, each
         into ``<out>/<part>`` with its own report (e.g. the transfer variant of a comparison).
+      tuning: the tuning stage (:class:`Tuning`) that selects each method's settings before
+        its runs (``None``: the presets as they are). Transferred methods keep their source's
+        settings.
+      verdict: how the report decides the claim: ``(a, b, kind)`` per check, ``kind``
+        ``"better"`` (the claim says ``a`` learns faster than ``b``: agree when ``a``'s AUC is
+        significantly higher) or ``"no-worse"`` (``a`` learns at least as fast as ``b``:
+        disagree when ``b``'s is significantly higher). Empty: no verdict (the smoke test).
     """
 
     name: str
@@ -122,6 +164,13 @@ class Experiment:
     source: SourceStage | None = None
     transfers: Mapping[str, TransferMethod] = field(default_factory=dict)
     parts: tuple[str, ...] = ()
+    tuning: Tuning | None = None
+    verdict: tuple[tuple[str, str, str], ...] = ()
+
+    @property
+    def scratch_methods(self) -> tuple[str, ...]:
+        """The methods trained from scratch (not transferred)."""
+        return tuple(m for m in self.methods if m not in self.transfers)
 
     def __post_init__(self):
         unknown = [m for m in self.methods if m not in METHODS and m not in self.transfers]
@@ -146,11 +195,61 @@ class Experiment:
             raise ValueError(f"experiment {self.name!r}: task labels must be unique, non-empty")
         if not self.methods or self.total_env_steps < 1 or self.seeds < 1:
             raise ValueError(f"experiment {self.name!r}: needs methods, steps >= 1, seeds >= 1")
+        bad = [c for c in self.verdict if len(c) != 3 or not set(c[:2]) <= set(self.methods)]
+        bad += [c for c in self.verdict if c not in bad and c[2] not in VERDICT_KINDS]
+        if bad:
+            raise ValueError(
+                f"experiment {self.name!r}: verdict checks {bad} must be (a, b, kind) with "
+                f"methods it runs and kind in {VERDICT_KINDS}"
+            )
+        if self.tuning is not None:
+            self._check_tuning(self.tuning)
+
+    def _check_tuning(self, tuning: Tuning) -> None:
+        grid = tuning.grid
+        if set(grid) != set(self.scratch_methods):
+            raise ValueError(
+                f"experiment {self.name!r}: the tuning grid must give every method trained from "
+                f"scratch {sorted(self.scratch_methods)} candidates, got {sorted(grid)}"
+            )
+        sizes = {len(c) for c in grid.values()}
+        if len(sizes) != 1 or 0 in sizes:
+            raise ValueError(
+                f"experiment {self.name!r}: every method must get the same number (>= 1) of "
+                f"tuning candidates, got { {m: len(c) for m, c in grid.items()} }"
+            )
+        same = [
+            t.label
+            for t in self.tasks
+            if (t.preset_task, t.body, dict(t.env_kwargs))
+            == (tuning.task.preset_task, tuning.task.body, dict(tuning.task.env_kwargs))
+        ]
+        if same or tuning.task.label in {t.label for t in self.tasks}:
+            raise ValueError(
+                f"experiment {self.name!r}: the tuning task {tuning.task.label!r} is one of the "
+                "evaluation tasks; tune on another task"
+            )
+        if tuning.total_env_steps < 1 or tuning.seeds < 1:
+            raise ValueError(f"experiment {self.name!r}: tuning needs steps >= 1, seeds >= 1")
+        from behavior_priors.agents.svg0 import SVG0Config
+
+        fields = set(SVG0Config.__dataclass_fields__)
+        unknown = sorted({k for c in grid.values() for cand in c for k in cand} - fields)
+        if unknown:
+            raise ValueError(
+                f"experiment {self.name!r}: tuning candidates set unknown agent fields {unknown}"
+            )
 
     def config(
-        self, task: ExperimentTask, method: str, seed: int, budget_scale: float = 1.0
+        self,
+        task: ExperimentTask,
+        method: str,
+        seed: int,
+        budget_scale: float = 1.0,
+        tuned: Mapping[str, Any] | None = None,
     ) -> TrainConfig:
-        """The :class:`TrainConfig` of one run."""
+        """The :class:`TrainConfig` of one run; ``tuned``: the agent fields the tuning stage
+        selected for ``method`` (set over ``agent_overrides``)."""
         if method in self.transfers:
             return self._transfer_config(task, method, seed, budget_scale)
         return _scaled(
@@ -160,7 +259,24 @@ class Experiment:
             self.total_env_steps,
             budget_scale,
             self.train_overrides,
-            self.agent_overrides,
+            {**self.agent_overrides, **(tuned or {})},
+        )
+
+    def tuning_config(
+        self, method: str, candidate: int, seed: int, budget_scale: float = 1.0
+    ) -> TrainConfig:
+        """The :class:`TrainConfig` of a tuning run: candidate ``candidate`` of ``method``."""
+        if self.tuning is None or method not in self.tuning.grid:
+            raise ValueError(f"experiment {self.name!r} does not tune method {method!r}")
+        t = self.tuning
+        return _scaled(
+            get_preset(f"{t.task.preset_task}-{t.task.body}-{method}"),
+            t.task,
+            seed,
+            t.total_env_steps,
+            budget_scale,
+            t.train_overrides,
+            {**self.agent_overrides, **t.grid[method][candidate]},
         )
 
     @property
@@ -238,6 +354,16 @@ def _scaled(
 # bonus the first time; 10 s episodes. See docs/experiments.md.
 _SPARSE_GTT = {"shaped": False, "reward_scale": 1.0, "success_bonus": 0.5, "episode_seconds": 10.0}
 
+# Tuning task of claim 1: the same sparse reward with 2 targets (the evaluation task has 3).
+_SPARSE_GTT2 = {**_SPARSE_GTT, "tasks": ("go_to_target:0", "go_to_target:1")}
+# Three candidates per method, the preset's first: the strength of each method's regulariser
+# (the entropy bonus without a prior, the KL cost with one), a factor of about 3 either way.
+_REGULARISER_GRID = {
+    "noprior": ({}, {"entropy_cost": 0.02}, {"entropy_cost": 0.15}),
+    "flat": ({}, {"kl_cost": 0.003}, {"kl_cost": 0.03}),
+    "hier": ({}, {"kl_cost": 0.003}, {"kl_cost": 0.03}),
+}
+
 # Task transfer (claims 2 and 3b): the targets' task ids rotated, so "task i" now means target
 # i+1 (mod 3). A prior that sees the task id (flat-full) learned the old mapping and pulls the new
 # policy towards the wrong target; a prior on proprioception only cannot. Sparse reward, so the
@@ -280,6 +406,14 @@ EXPERIMENTS: dict[str, Experiment] = {
             seeds=5,
             threshold=0.5,
             train_overrides={"eval_every": 20_000, "tensorboard": False},
+            tuning=Tuning(
+                ExperimentTask("gtt2-sparse", "gtt", "pointmass", _SPARSE_GTT2),
+                total_env_steps=100_000,
+                grid=_REGULARISER_GRID,
+                seeds=2,
+                train_overrides={"eval_every": 20_000, "tensorboard": False},
+            ),
+            verdict=(("hier", "noprior", "better"), ("flat", "noprior", "better")),
         ),
         Experiment(
             name="hier-vs-flat",
@@ -293,6 +427,7 @@ EXPERIMENTS: dict[str, Experiment] = {
             seeds=3,
             threshold=0.5,
             train_overrides={"eval_every": 25_000, "tensorboard": False},
+            verdict=(("hier", "flat", "no-worse"),),
         ),
         Experiment(
             name="task-transfer",
@@ -305,6 +440,10 @@ EXPERIMENTS: dict[str, Experiment] = {
             comparisons=(
                 ("transfer-flat", "transfer-flat-full"),
                 ("transfer-hier", "transfer-flat"),
+            ),
+            verdict=(
+                ("transfer-flat", "transfer-flat-full", "better"),
+                ("transfer-hier", "transfer-flat", "better"),
             ),
             tasks=(
                 ExperimentTask(
@@ -349,6 +488,7 @@ EXPERIMENTS: dict[str, Experiment] = {
                 agent_overrides=_BODY_AGNOSTIC,
             ),
             transfers={"transfer-hier": TransferMethod("hier")},
+            verdict=(("transfer-hier", "hier", "better"),),
         ),
         Experiment(
             name="distral-gridworld",
@@ -365,6 +505,12 @@ EXPERIMENTS: dict[str, Experiment] = {
                 ("flat", "distral-2col"),
                 ("hier", "distral-1col"),
                 ("hier", "distral-2col"),
+            ),
+            verdict=(
+                ("flat", "distral-1col", "no-worse"),
+                ("flat", "distral-2col", "no-worse"),
+                ("hier", "distral-1col", "no-worse"),
+                ("hier", "distral-2col", "no-worse"),
             ),
             tasks=_GRID_TASKS,
             total_env_steps=40_000,
@@ -390,6 +536,10 @@ EXPERIMENTS: dict[str, Experiment] = {
             comparisons=(
                 ("transfer-flat", "transfer-distral-2col"),
                 ("transfer-hier", "transfer-distral-2col"),
+            ),
+            verdict=(
+                ("transfer-flat", "transfer-distral-2col", "no-worse"),
+                ("transfer-hier", "transfer-distral-2col", "no-worse"),
             ),
             tasks=(ExperimentTask("fourrooms-newgoals", "fourrooms", "gridworld", _NEW_GOALS),),
             total_env_steps=30_000,

@@ -4,6 +4,7 @@ Layout of an experiment directory::
 
     out/
       experiment.json                   name, seeds, budget scale (a later call must agree)
+      tuning/c<k>/<method>/seed<s>/     experiments with a tuning stage: candidate k, trained first
       <task>/<method>/seed<k>/          one run directory each (see behavior_priors.training.run)
       source/<method>/seed<k>/          transfer experiments: the source runs, trained first
       report.md, curves.png, summary.json   written by behavior_priors.experiments.report
@@ -12,8 +13,10 @@ A run is *finished* when its ``final_eval.json`` exists; a run directory with a 
 final evaluation is *resumed* from its latest checkpoint (in synchronous mode it then produces the
 same metrics as a run never stopped); one with no checkpoint yet starts again.
 
-A transfer experiment trains its source runs first; then each transferred run starts from the
-modules of the source run of its seed (:func:`behavior_priors.transfer.transfer`).
+An experiment with a tuning stage (:mod:`.tuning`) trains its tuning runs first; the runs of a
+tuned method exist (in :func:`run_specs`) once its tuning runs have finished and selected its
+settings. A transfer experiment trains its source runs next; then each transferred run starts
+from the modules of the source run of its seed (:func:`behavior_priors.transfer.transfer`).
 
 ``vmap_seeds=True`` trains the new seeds of each method and task together in one process
 (:mod:`behavior_priors.training.multiseed`: one vmapped actor and learner for all seeds);
@@ -37,6 +40,7 @@ from pathlib import Path
 from typing import Any
 
 from behavior_priors.experiments.registry import Experiment
+from behavior_priors.experiments.tuning import TUNING_DIR, tuning_results, tuning_run_dir
 from behavior_priors.training.config import TrainConfig
 
 EXPERIMENT_FILE = "experiment.json"
@@ -48,8 +52,9 @@ class RunSpec:
     """One run of an experiment.
 
     Attributes:
-      stage: ``"target"`` (the runs the report compares) or ``"source"`` (runs a transfer
-        experiment transfers from; task ``"source"``).
+      stage: ``"target"`` (the runs the report compares), ``"source"`` (runs a transfer
+        experiment transfers from; task ``"source"``) or ``"tuning"`` (task ``"tuning/c<k>"``
+        for candidate k).
       transfer: the :class:`~behavior_priors.transfer.TransferSpec` a transferred run starts
         from (``None``: trained from scratch).
     """
@@ -70,14 +75,34 @@ class RunSpec:
 def run_specs(
     experiment: Experiment, out: str | Path, seeds: int | None = None, budget_scale: float = 1.0
 ) -> list[RunSpec]:
-    """Every run of ``experiment`` with ``seeds`` seeds (default: the experiment's): the source
-    runs of a transfer experiment, then the target runs, each ordered seed-major so that an
-    interrupted reproduction has comparable seeds of every method."""
+    """Every run of ``experiment`` with ``seeds`` seeds (default: the experiment's): the tuning
+    runs, the source runs of a transfer experiment, then the target runs, each ordered
+    seed-major so that an interrupted reproduction has comparable seeds of every method. A
+    tuned method's target runs are listed once its tuning has finished (their settings depend
+    on it)."""
     n = experiment.seeds if seeds is None else seeds
     if n < 1:
         raise ValueError(f"seeds must be >= 1, got {n}")
     out = Path(out)
     specs = []
+    tuned = {}
+    if experiment.tuning is not None:
+        tuning = experiment.tuning
+        tuned = tuning_results(experiment, out)
+        size = len(next(iter(tuning.grid.values())))
+        for seed in range(tuning.seeds):
+            for k in range(size):
+                for method in tuning.grid:
+                    specs.append(
+                        RunSpec(
+                            f"{TUNING_DIR}/c{k}",
+                            method,
+                            seed,
+                            experiment.tuning_config(method, k, seed, budget_scale),
+                            tuning_run_dir(out, k, method, seed),
+                            stage="tuning",
+                        )
+                    )
     source_dir = {}
     for seed in range(n):
         for method in experiment.source_methods:
@@ -96,12 +121,15 @@ def run_specs(
         for task in experiment.tasks:
             for method in experiment.methods:
                 recipe = experiment.transfers.get(method)
+                if experiment.tuning is not None and recipe is None and method not in tuned:
+                    continue  # its settings are not selected yet
+                settings = tuned[method].settings if method in tuned else None
                 specs.append(
                     RunSpec(
                         task.label,
                         method,
                         seed,
-                        experiment.config(task, method, seed, budget_scale),
+                        experiment.config(task, method, seed, budget_scale, settings),
                         out / task.label / method / f"seed{seed}",
                         transfer=None
                         if recipe is None
@@ -250,25 +278,33 @@ def run_experiment(
     specs = run_specs(experiment, out, seeds, budget_scale)
     _check_experiment_file(experiment, out, budget_scale)
     outcomes: dict[str, str] = {}
-    todo = []
-    for spec in specs:
-        if run_status(spec) == "finished":
-            outcomes[spec.name] = "skipped: finished before"
-        else:
-            todo.append(spec)
+    finished = [s for s in specs if run_status(s) == "finished"]
+    for spec in finished:
+        outcomes[spec.name] = "skipped: finished before"
+    tuning = "" if experiment.tuning is None else " (after the tuning runs)"
     log(
-        f"{experiment.name}: {len(specs)} runs ({len(specs) - len(todo)} finished before), "
+        f"{experiment.name}: {len(specs)} runs{tuning} ({len(finished)} finished before), "
         f"{experiment.total_env_steps * budget_scale:,.0f} env steps each, into {out}"
     )
 
     def report(name: str, outcome: str, seconds: float) -> None:
         outcomes[name] = outcome
         done = sum(not o.startswith(("error", "interrupted")) for o in outcomes.values())
-        log(f"[{done}/{len(specs)}] {name}: {outcome} ({seconds / 60:.1f} min)")
+        log(f"[{done}] {name}: {outcome} ({seconds / 60:.1f} min)")
 
-    # Transfer experiments: every source run first, since the target runs start from them.
-    for stage in ("source", "target"):
-        stage_todo = [s for s in todo if s.stage == stage]
+    # Tuning runs first (they select the settings of the others), then a transfer experiment's
+    # source runs (the target runs start from them). The runs are listed again at each stage:
+    # the target runs of a tuned method exist once its tuning has finished.
+    for stage in ("tuning", "source", "target"):
+        specs = run_specs(experiment, out, seeds, budget_scale)
+        stage_todo = [
+            s
+            for s in specs
+            if s.stage == stage and s.name not in outcomes and run_status(s) != "finished"
+        ]
+        for s in specs:
+            if s.stage == stage and s.name not in outcomes and run_status(s) == "finished":
+                outcomes[s.name] = "skipped: finished before"
         if stage == "target":
             stage_todo = [s for s in stage_todo if _source_ready(s, report)]
         units = _group_seeds(stage_todo, workers) if vmap_seeds else [[s] for s in stage_todo]
