@@ -503,10 +503,15 @@ def _cmd_reproduce(args: argparse.Namespace) -> int:
             args.budget_scale,
             args.workers,
             vmap_seeds=args.vmap_seeds,
+            publish=None if args.publish is None else str(args.publish),
         )
     except ValueError as e:  # e.g. --out holds another experiment
         raise UsageError(str(e)) from None
     print(f"report: {report.path}\ncurves: {report.figure}")
+    if report.verdict is not None:
+        print(f"verdict: {report.verdict}")
+    if report.page is not None:
+        print(f"page: {report.page}")
     failed = {k: v for k, v in report.outcomes.items() if v.startswith(("error", "interrupted"))}
     if failed:
         for name, outcome in failed.items():
@@ -636,6 +641,13 @@ def build_parser() -> argparse.ArgumentParser:
         default=True,
         help="train the new seeds of each method together, vmapped, shared among the workers "
         "(default; fastest on 2 cores, docs/benchmarks.md)",
+    )
+    p.add_argument(
+        "--publish",
+        type=Path,
+        metavar="DIR",
+        help="also write the result page NAME.md, its figure and the claims table README.md "
+        "into DIR (docs/results for the committed evidence)",
     )
     p.set_defaults(func=_cmd_reproduce)
     return parser

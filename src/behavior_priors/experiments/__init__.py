@@ -36,6 +36,7 @@ def reproduce(
     workers: int = 1,
     log=print,
     vmap_seeds: bool = True,
+    publish: str | None = None,
 ) -> Report:
     """Run experiment ``name`` (skipping finished runs) and build its report; the Python API of
     ``behavior-priors reproduce``. ``out`` defaults to ``results/<name>``; ``workers`` and
@@ -44,6 +45,10 @@ def reproduce(
     The experiment's ``parts`` run afterwards into ``<out>/<part>``, each with its own report;
     the returned report's ``outcomes`` and ``missing`` cover them too (runs named
     ``<part>/<run>``) and ``parts`` lists their reports.
+
+    ``publish``: a directory (``docs/results``) to write the result page into
+    (:func:`behavior_priors.experiments.pages.publish`): ``NAME.md``, ``NAME.png``, the row
+    ``NAME.json`` and the summary table ``README.md``.
     """
     from pathlib import Path
 
@@ -67,4 +72,8 @@ def reproduce(
     report.outcomes = outcomes
     for sub in part_reports:
         report.missing += [f"{sub.path.parent.name}/{m}" for m in sub.missing]
+    if publish is not None:
+        from behavior_priors.experiments.pages import publish as publish_page
+
+        report.page = publish_page(experiment, out, publish, command + f" --publish {publish}")
     return report

@@ -147,6 +147,10 @@ class Experiment:
         ``"better"`` (the claim says ``a`` learns faster than ``b``: agree when ``a``'s AUC is
         significantly higher) or ``"no-worse"`` (``a`` learns at least as fast as ``b``:
         disagree when ``b``'s is significantly higher). Empty: no verdict (the smoke test).
+      claim_label: the claim's number in ``PAPER.md`` section 7 (e.g. ``"3a"``) for the table
+        of ``docs/results/README.md``; empty for experiments that back no claim.
+      notes: what the report should explain about the setting or the budget (shown under the
+        claim), e.g. why a part is not tuned.
     """
 
     name: str
@@ -166,6 +170,8 @@ class Experiment:
     parts: tuple[str, ...] = ()
     tuning: Tuning | None = None
     verdict: tuple[tuple[str, str, str], ...] = ()
+    claim_label: str = ""
+    notes: str = ""
 
     @property
     def scratch_methods(self) -> tuple[str, ...]:
@@ -388,6 +394,18 @@ _GRID_TASKS = (
     ExperimentTask("tworooms", "tworooms", "gridworld"),
     ExperimentTask("fourrooms", "fourrooms", "gridworld"),
 )
+# Tuning task of claim 5: the two-room world with goals beside the doorway and in the rooms'
+# middles, none of them a goal of the evaluation worlds.
+_TUNING_GOALS = {"goals": ((3, 1), (3, 9), (1, 4), (5, 6))}
+# The grid methods' regularisers: the entropy bonus without a prior, the KL cost (Distral's
+# c_KL) with one; the preset, then a factor of about 3 either way.
+_GRID_REGULARISER_GRID = {
+    "noprior": ({}, {"entropy_cost": 0.003}, {"entropy_cost": 0.03}),
+    **{
+        m: ({}, {"kl_cost": 0.003}, {"kl_cost": 0.03})
+        for m in ("distral-1col", "distral-2col", "flat", "hier")
+    },
+}
 # The transfer variant's new goals: the centres of the four rooms (the source's are the corners).
 _NEW_GOALS = {"goals": ((3, 3), (3, 9), (9, 3), (9, 9))}
 
@@ -396,6 +414,7 @@ EXPERIMENTS: dict[str, Experiment] = {
     for e in (
         Experiment(
             name="multitask-prior",
+            claim_label="1",
             description="claim 1: no prior vs flat prior vs hierarchical prior, "
             "point mass, go to one of 3 targets, sparse reward",
             claim="A learned prior (KL regularisation) speeds learning in multi-task "
@@ -417,6 +436,7 @@ EXPERIMENTS: dict[str, Experiment] = {
         ),
         Experiment(
             name="hier-vs-flat",
+            claim_label="3a",
             description="claim 3a: no prior vs flat prior vs hierarchical prior, "
             "point mass, move one of 2 boxes to one of 2 targets",
             claim="The hierarchical prior with a shared low level learns at least as fast as "
@@ -431,6 +451,7 @@ EXPERIMENTS: dict[str, Experiment] = {
         ),
         Experiment(
             name="task-transfer",
+            claim_label="2, 3b",
             description="claims 2, 3b: priors from go-to-target (shaped) transferred to a "
             "held-out sparse task (task ids rotated); no prior vs flat, flat-full, hier",
             claim="Information asymmetry matters: a prior that cannot see the task transfers "
@@ -467,6 +488,7 @@ EXPERIMENTS: dict[str, Experiment] = {
         ),
         Experiment(
             name="body-transfer",
+            claim_label="4",
             description="claim 4: high level (pi^H, pi0^H) from the point mass to the Ant "
             "(new low level) vs the Ant from scratch, go to one of 3 targets",
             claim="Body transfer works by reusing the high level: an Ant whose pi^H and pi0^H "
@@ -492,6 +514,7 @@ EXPERIMENTS: dict[str, Experiment] = {
         ),
         Experiment(
             name="distral-gridworld",
+            claim_label="5",
             description="claim 5: no prior, Distral 1-col and 2-col, flat prior (asymmetric), "
             "hierarchical prior (shared low level); two-room and four-room grid worlds, "
             "4 goals; then its transfer variant",
@@ -518,9 +541,17 @@ EXPERIMENTS: dict[str, Experiment] = {
             threshold=0.9,
             train_overrides=_GRID_TRAIN,
             parts=("distral-gridworld-transfer",),
+            tuning=Tuning(
+                ExperimentTask("tworooms-othergoals", "tworooms", "gridworld", _TUNING_GOALS),
+                total_env_steps=20_000,
+                grid=_GRID_REGULARISER_GRID,
+                seeds=2,
+                train_overrides=_GRID_TRAIN,
+            ),
         ),
         Experiment(
             name="distral-gridworld-transfer",
+            claim_label="5 (transfer)",
             description="claim 5, transfer: priors (Distral: pi0) learned for the 4 corner goals "
             "of the four-room world, frozen, for 4 new goals (the rooms' centres)",
             claim="Transfer in the grid world (PAPER.md section 7, claim 5, with the transfer "
@@ -541,6 +572,9 @@ EXPERIMENTS: dict[str, Experiment] = {
                 ("transfer-flat", "transfer-distral-2col", "no-worse"),
                 ("transfer-hier", "transfer-distral-2col", "no-worse"),
             ),
+            notes="Not tuned: the transferred methods keep their source runs' preset settings, "
+            "and the methods compared (Distral's priors against ours) are all transferred; "
+            "tuning only the baseline without a prior would favour it.",
             tasks=(ExperimentTask("fourrooms-newgoals", "fourrooms", "gridworld", _NEW_GOALS),),
             total_env_steps=30_000,
             seeds=5,

@@ -24,7 +24,6 @@ Written to ``out/report.md``, ``out/curves.png`` and ``out/summary.json``.
 
 from __future__ import annotations
 
-import itertools
 import json
 import math
 from dataclasses import asdict, dataclass, field
@@ -37,32 +36,24 @@ from behavior_priors.experiments.curves import (
     run_curve,
     steps_to_threshold,
 )
-from behavior_priors.experiments.registry import Experiment
+from behavior_priors.experiments.registry import Experiment, candidate_text
 from behavior_priors.experiments.runner import run_specs, run_status
-from behavior_priors.experiments.stats import Interval, improvement_interval, iqm_interval
+from behavior_priors.experiments.stats import (
+    Interval,
+    improvement_interval,
+    iqm_interval,
+    performance_profile,
+    permutation_p_value,
+)
+from behavior_priors.experiments.tuning import tuning_results
+from behavior_priors.experiments.verdict import (
+    ALPHA,
+    WHAT_WOULD_CHANGE,
+    Check,
+    check,
+    claim_verdict,
+)
 from behavior_priors.training.plotting import bootstrap_ci
-
-
-def permutation_p_value(x, y, max_exact: int = 20_000, seed: int = 0) -> float:
-    """One-sided p-value of ``mean(x) - mean(y)`` under random relabelling of the pooled
-    values: the share of splits into groups of ``len(x)`` and ``len(y)`` whose difference is at
-    least the observed one. Exact when the number of splits is at most ``max_exact``."""
-    x, y = np.asarray(x, np.float64), np.asarray(y, np.float64)
-    if len(x) == 0 or len(y) == 0:
-        return math.nan
-    pooled, n = np.concatenate([x, y]), len(x)
-    observed = x.mean() - y.mean()
-    if math.comb(len(pooled), n) <= max_exact:
-        groups = np.array(list(itertools.combinations(range(len(pooled)), n)))
-        mask = np.zeros((len(groups), len(pooled)), bool)
-        np.put_along_axis(mask, groups, True, axis=1)
-    else:
-        rng = np.random.default_rng(seed)
-        order = np.argsort(rng.random((max_exact, len(pooled))), axis=1)
-        mask = np.zeros((max_exact, len(pooled)), bool)
-        np.put_along_axis(mask, order[:, :n], True, axis=1)
-    diffs = (mask @ pooled) / n - ((~mask) @ pooled) / len(y)
-    return float(np.mean(diffs >= observed - 1e-12))
 
 
 @dataclass
@@ -150,6 +141,9 @@ class Report:
     summaries: list[MethodSummary]
     missing: list[str]
     outcomes: dict[str, str] = field(default_factory=dict)  # set by reproduce()
+    verdict: str | None = None  # the claim's verdict (None: the experiment declares no checks)
+    checks: list[Check] = field(default_factory=list)
+    page: Path | None = None  # the published page (reproduce(..., publish=DIR))
 
 
 def build_report(
@@ -173,9 +167,10 @@ def build_report(
     missing = [s.name for s in specs if run_status(s) != "finished"]
     sources = _source_lines(experiment, [s for s in specs if s.stage == "source"])
     tasks = [t.label for t in experiment.tasks]
-    fig, axes = plt.subplots(len(tasks), 2, figsize=(11, 3.8 * len(tasks)), squeeze=False)
+    fig, axes = plt.subplots(len(tasks), 3, figsize=(15, 3.8 * len(tasks)), squeeze=False)
     summaries: list[MethodSummary] = []
     for row, task in zip(axes, tasks, strict=True):
+        finals = {}
         for method in experiment.methods:
             done = [
                 s
@@ -196,6 +191,7 @@ def build_report(
                 )
             )
             curves = [run_curve(d, experiment.metric) for d in dirs]
+            finals[method] = summaries[-1].final.values
             label = f"{method} (n={len(dirs)})"
             for ax, pairs in (
                 (row[0], [(st, v) for st, _, v in curves]),
@@ -206,17 +202,23 @@ def build_report(
                 grid, mean, low, high = _interp_band(pairs)
                 (line,) = ax.plot(grid, mean, label=label)
                 ax.fill_between(grid, low, high, color=line.get_color(), alpha=0.2, linewidth=0)
-        for ax, xlabel in zip(row, ("environment steps", "wall time (minutes)"), strict=True):
+        _profile_panel(row[2], finals, experiment.metric)
+        for ax, xlabel in zip(row[:2], ("environment steps", "wall time (minutes)"), strict=True):
             ax.set_xlabel(xlabel)
             ax.set_ylabel(experiment.metric)
             ax.set_title(f"{experiment.name}: {task}", fontsize=10)
+        for ax in row:
             ax.grid(alpha=0.3)
             if ax.lines:
                 ax.legend(fontsize=8)
     fig.tight_layout()
     figure = out / "curves.png"
-    fig.savefig(figure, dpi=90)
+    # No software version in the file: the same runs give the same bytes.
+    fig.savefig(figure, dpi=90, metadata={"Software": None})
     plt.close(fig)
+    checks = _checks(experiment, summaries)
+    verdict = claim_verdict(checks) if experiment.verdict else None
+    tuned = tuning_results(experiment, out)
 
     path = out / "report.md"
     links = [
@@ -226,6 +228,8 @@ def build_report(
     ]
     if links:
         sources = [*sources, "", "Parts of this experiment, each with its own report:", "", *links]
+    sources = [*_tuning_lines(experiment, tuned), *sources]
+    sources += _verdict_lines(experiment, checks, verdict)
     path.write_text(_markdown(experiment, summaries, missing, figure.name, command, sources))
     (out / "summary.json").write_text(
         json.dumps(
@@ -236,11 +240,97 @@ def build_report(
                 "budget_scale": budget_scale,
                 "missing": missing,
                 "methods": [asdict(s) for s in summaries],
+                "tuning": {m: asdict(r) for m, r in tuned.items()},
+                "checks": [asdict(c) for c in checks],
+                "verdict": verdict,
             },
             indent=2,
         )
     )
-    return Report(path, figure, summaries, missing)
+    return Report(path, figure, summaries, missing, verdict=verdict, checks=checks)
+
+
+def _profile_panel(ax, finals: dict[str, list[float]], metric: str) -> None:
+    """rliable's performance profile of the final scores: the share of runs above tau."""
+    values = [v for vs in finals.values() for v in vs]
+    if not values:
+        return
+    low, high = (0.0, 1.0) if metric.endswith("success_rate") else (min(values), max(values))
+    taus = np.linspace(low, high, 101) if high > low else np.array([low])
+    for method, scores in finals.items():
+        profile, lo, hi = performance_profile(scores, taus)
+        (line,) = ax.plot(
+            taus, profile, label=f"{method} (n={len(scores)})", drawstyle="steps-post"
+        )
+        if np.all(np.isfinite(lo)):
+            ax.fill_between(
+                taus, lo, hi, color=line.get_color(), alpha=0.15, linewidth=0, step="post"
+            )
+    ax.set_xlabel(f"final {metric} threshold tau")
+    ax.set_ylabel("share of runs above tau")
+    ax.set_title("performance profile (final score)", fontsize=10)
+
+
+def _checks(experiment: Experiment, summaries: list[MethodSummary]) -> list[Check]:
+    """The experiment's verdict checks on every task where both methods have runs."""
+    out = []
+    for task in [t.label for t in experiment.tasks]:
+        by = {s.method: s for s in summaries if s.task == task}
+        for a, b, kind in experiment.verdict:
+            if a in by and b in by:
+                out.append(check(task, a, b, kind, by[a].auc.values, by[b].auc.values))
+    return out
+
+
+def _verdict_lines(experiment: Experiment, checks: list[Check], verdict: str | None) -> list[str]:
+    if verdict is None:
+        return []
+    lines = [
+        "",
+        f"## Verdict: {verdict}",
+        "",
+        "Decided by a fixed rule on the per-seed AUCs (`behavior_priors.experiments.verdict`): "
+        f"a method is significantly better when the one-sided permutation p-value is below "
+        f"{ALPHA:g} and the 95% interval of P(a > b) lies above 0.5; a check is not tested when "
+        "both methods sit at the floor or the ceiling.",
+        "",
+        "| task | claim | P(a > b) | p (a better / b better) | outcome | why |",
+        "|---|---|---|---|---|---|",
+        *[c.row() for c in checks],
+        "",
+        f"What would change it: {WHAT_WOULD_CHANGE[verdict]}",
+    ]
+    return lines
+
+
+def _tuning_lines(experiment: Experiment, tuned: dict) -> list[str]:
+    t = experiment.tuning
+    if t is None:
+        return []
+    lines = [
+        "",
+        "## Tuning",
+        "",
+        f"Every method trained from scratch got the same budget: {len(next(iter(t.grid.values())))}"
+        f" candidate settings x {t.seeds} seeds x {t.total_env_steps:,d} env steps on "
+        f"`{t.task.label}` ({t.task.preset_task}, {t.task.body}; not an evaluation task). The "
+        "candidate with the highest mean AUC was selected (the first on a tie) and used above.",
+        "",
+        "| method | candidate | tuning AUC (mean; per seed) | selected |",
+        "|---|---|---|---|",
+    ]
+    for method, candidates in t.grid.items():
+        r = tuned.get(method)
+        for k, cand in enumerate(candidates):
+            if r is None:
+                lines.append(f"| {method} | {candidate_text(cand)} | not finished | |")
+                continue
+            per_seed = ", ".join(f"{a:.2f}" for a in r.aucs[k])
+            mark = "**yes**" if k == r.selected else ""
+            lines.append(
+                f"| {method} | {candidate_text(cand)} | {r.means[k]:.3f}; {per_seed} | {mark} |"
+            )
+    return lines
 
 
 def _markdown(
@@ -258,6 +348,8 @@ def _markdown(
         e.claim,
         "",
     ]
+    if e.notes:
+        lines += [e.notes, ""]
     if command:
         lines += ["```", command, "```", ""]
     lines += [

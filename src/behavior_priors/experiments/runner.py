@@ -42,6 +42,7 @@ from typing import Any
 from behavior_priors.experiments.registry import Experiment
 from behavior_priors.experiments.tuning import TUNING_DIR, tuning_results, tuning_run_dir
 from behavior_priors.training.config import TrainConfig
+from behavior_priors.training.files import atomic_write_text
 
 EXPERIMENT_FILE = "experiment.json"
 SOURCE_DIR = "source"
@@ -163,7 +164,50 @@ def _check_experiment_file(experiment: Experiment, out: Path, budget_scale: floa
             )
         return
     out.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps({**info, "created": time.strftime("%Y-%m-%dT%H:%M:%S%z")}))
+    atomic_write_text(
+        path,
+        json.dumps(
+            {
+                **info,
+                "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+                "commit": source_commit(),
+                "wall_seconds": 0.0,
+            }
+        ),
+    )
+
+
+def source_commit() -> str | None:
+    """The git commit of the code that runs (``None`` outside a git checkout), with
+    ``+changes`` when tracked files differ from it."""
+    import subprocess
+
+    here = Path(__file__).resolve().parent
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True, timeout=10
+        )
+        if commit.returncode != 0:
+            return None
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no", "--", "."],
+            cwd=here.parent,
+            capture_output=True,
+            text=True,
+            timeout=10,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return commit.stdout.strip() + ("+changes" if dirty.stdout.strip() else "")
+
+
+def _add_wall_time(out: Path, seconds: float, workers: int) -> None:
+    """Add ``seconds`` of training to ``experiment.json`` (reproductions that resume add up)."""
+    path = out / EXPERIMENT_FILE
+    info = json.loads(path.read_text())
+    info["wall_seconds"] = round(info.get("wall_seconds", 0.0) + seconds, 1)
+    info["workers"] = workers
+    atomic_write_text(path, json.dumps(info))
 
 
 def _single_thread() -> None:
@@ -308,7 +352,13 @@ def run_experiment(
         if stage == "target":
             stage_todo = [s for s in stage_todo if _source_ready(s, report)]
         units = _group_seeds(stage_todo, workers) if vmap_seeds else [[s] for s in stage_todo]
-        if not _train_units(units, workers, outcomes, report, log):
+        t0 = time.perf_counter()
+        try:
+            complete = _train_units(units, workers, outcomes, report, log)
+        finally:
+            if units:
+                _add_wall_time(out, time.perf_counter() - t0, workers)
+        if not complete:
             break  # interrupted
     return outcomes
 
