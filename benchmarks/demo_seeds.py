@@ -24,11 +24,9 @@ measured here (the seeds share the process); ``make demo`` reports one seed's.
 from __future__ import annotations
 
 import argparse
-import ast
 import json
 import time
 from pathlib import Path
-from typing import Any
 
 import jax
 import numpy as np
@@ -37,25 +35,13 @@ from behavior_priors.agents import svg0
 from behavior_priors.envs.registry import make
 from behavior_priors.training.acting import make_actor
 from behavior_priors.training.actions import ActionLayout
+from behavior_priors.training.config import parse_key_values
 from behavior_priors.training.episodes import wilson_interval
 from behavior_priors.training.evaluation import run_episodes
 from behavior_priors.training.multiseed import MultiSeedTrainer
 from behavior_priors.training.presets import get_preset
 
 OUTCOMES = ("success", "stopped short", "elsewhere")
-
-
-def _overrides(items: list[str]) -> dict[str, Any]:
-    out = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep:
-            raise SystemExit(f"expected KEY=VALUE, got {item!r}")
-        try:
-            out[key] = ast.literal_eval(value)
-        except (ValueError, SyntaxError):
-            out[key] = value
-    return out
 
 
 def episode_outcomes(policy, config, num_episodes: int, seed: int) -> dict[str, int]:
@@ -97,7 +83,7 @@ def main() -> None:
     args = p.parse_args()
     config = get_preset("demo")
     config = config.replace(
-        agent=config.agent.replace(**_overrides(args.agent)), **_overrides(args.train)
+        agent=config.agent.replace(**parse_key_values(args.agent)), **parse_key_values(args.train)
     )
     if args.steps:
         config = config.replace(total_env_steps=args.steps)

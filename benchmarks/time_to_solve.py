@@ -35,7 +35,6 @@ training. Writes ``benchmarks/out/time_to_solve.json`` and prints a table.
 from __future__ import annotations
 
 import argparse
-import ast
 import json
 import platform
 import time
@@ -303,12 +302,9 @@ def main() -> None:
         help="SVG0Config overrides for ours, e.g. policy=flat prior=none entropy_cost=0.05",
     )
     args = p.parse_args()
-    for item in args.ours_agent:
-        key, _, value = item.partition("=")
-        try:
-            OURS_AGENT[key] = ast.literal_eval(value)
-        except (ValueError, SyntaxError):
-            OURS_AGENT[key] = value
+    from behavior_priors.training.config import parse_key_values
+
+    OURS_AGENT.update(parse_key_values(args.ours_agent))
     PENDULUM.update(
         num_envs=args.pendulum_envs, hidden=tuple(args.pendulum_hidden), lr=args.pendulum_lr
     )

@@ -8,7 +8,6 @@ go through ``--env-kwargs KEY=VALUE ...``. Every sub-command has ``--help``.
 from __future__ import annotations
 
 import argparse
-import ast
 import dataclasses
 import json
 import os
@@ -144,21 +143,13 @@ def _dist_config(opts: argparse.Namespace) -> Any:
     return _dataclass_from_options(DistConfig, opts)
 
 
-def _literal(text: str) -> Any:
-    try:
-        return ast.literal_eval(text)
-    except (ValueError, SyntaxError):
-        return text
-
-
 def _parse_env_kwargs(items: list[str]) -> dict[str, Any]:
-    out = {}
-    for item in items:
-        key, eq, value = item.partition("=")
-        if not eq or not key:
-            raise UsageError(f"--env-kwargs expects KEY=VALUE, got {item!r}")
-        out[key] = _literal(value)
-    return out
+    from behavior_priors.training.config import parse_key_values
+
+    try:
+        return parse_key_values(items)
+    except ValueError as e:
+        raise UsageError(f"--env-kwargs {e}") from None
 
 
 def build_train_config(argv: list[str]) -> tuple[Any, argparse.Namespace]:

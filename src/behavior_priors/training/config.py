@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
@@ -99,3 +100,19 @@ class TrainConfig:
         if unknown:
             raise ValueError(f"unknown train config keys {sorted(unknown)}")
         return cls(**d, agent=SVG0Config(**agent))
+
+
+def parse_key_values(items: list[str]) -> dict[str, Any]:
+    """``["a=1", "b=(64, 64)", "c=text"]`` -> ``{"a": 1, "b": (64, 64), "c": "text"}``: values
+    are Python literals where they parse as one, else strings; ``ValueError`` on an item
+    without ``KEY=``."""
+    out = {}
+    for item in items:
+        key, eq, value = item.partition("=")
+        if not eq or not key:
+            raise ValueError(f"expected KEY=VALUE, got {item!r}")
+        try:
+            out[key] = ast.literal_eval(value)
+        except (ValueError, SyntaxError):
+            out[key] = value
+    return out
