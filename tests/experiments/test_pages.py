@@ -6,7 +6,7 @@ import json
 import re
 
 from behavior_priors.cli import main
-from behavior_priors.experiments import get_experiment, registry, reproduce
+from behavior_priors.experiments import build_report, get_experiment, registry, reproduce
 from behavior_priors.experiments.pages import write_index
 
 SMOKE = dataclasses.replace(
@@ -75,6 +75,9 @@ def test_publish_writes_a_page_its_figure_and_the_claims_table(tmp_path, monkeyp
     )
     printed = capsys.readouterr().out
     assert f"verdict: {report.verdict}" in printed and "page: " in printed
+    # With a seed still to train, the verdict waits for it.
+    partial = build_report(SMOKE, tmp_path / "a", seeds=3)
+    assert partial.verdict == "pending" and "## Verdict: pending" in partial.path.read_text()
 
 
 def test_an_empty_results_directory_lists_every_claim_as_not_run(tmp_path):

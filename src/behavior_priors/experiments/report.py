@@ -217,7 +217,10 @@ def build_report(
     fig.savefig(figure, dpi=90, metadata={"Software": None})
     plt.close(fig)
     checks = _checks(experiment, summaries)
-    verdict = claim_verdict(checks) if experiment.verdict else None
+    verdict = None
+    if experiment.verdict:
+        # A verdict on some of the seeds would be one chosen by when the report was built.
+        verdict = "pending" if missing else claim_verdict(checks)
     tuned = tuning_results(experiment, out)
 
     path = out / "report.md"
@@ -285,6 +288,8 @@ def _checks(experiment: Experiment, summaries: list[MethodSummary]) -> list[Chec
 def _verdict_lines(experiment: Experiment, checks: list[Check], verdict: str | None) -> list[str]:
     if verdict is None:
         return []
+    if verdict == "pending":
+        return ["", "## Verdict: pending", "", "Given when every run has finished."]
     lines = [
         "",
         f"## Verdict: {verdict}",

@@ -15,7 +15,8 @@ task. On the per-seed AUCs (the mean success during training, so "learns faster"
   (neither learns anything).
 
 The claim's verdict: *not tested* if every check is; else *disagree* if any check disagrees;
-*agree* if every tested check agrees; *inconclusive* otherwise.
+*agree* if every tested check agrees; *inconclusive* otherwise. A report with runs not yet
+finished says *pending* instead (:mod:`.report`).
 """
 
 from __future__ import annotations
