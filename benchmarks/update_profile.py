@@ -1,0 +1,169 @@
+"""Where the demo learner's update spends its time, at the level of XLA's CPU thunks.
+
+The compiled update runs as a sequence of thunks (fused loops, dot products, while loops for
+the sequence scans, copies). This traces the update the run loop calls (buffer donation, the
+demo preset's sizes and batch) with JAX's profiler, reads the Perfetto trace, and reports per
+update: the wall time, the time XLA spends executing, the number of thunks, and the time by
+thunk kind; then the update's FLOPs (XLA's cost analysis) against a float32 matmul peak
+measured in the same run, and the share of thunks too small to use a core efficiently.
+
+    .venv/bin/python benchmarks/update_profile.py [--updates 50] [--out FILE]
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import re
+import statistics
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from pathlib import Path
+
+import jax
+
+sys.path.insert(0, str(Path(__file__).parent))
+from behavior_priors.agents.svg0 import init, make_update_fn
+from behavior_priors.training.presets import get_preset
+from learner_throughput import ACTION_SIZE, OBS_SHAPES, matmul_peak, synthetic_batch
+
+# Trace events that are not thunks: the executor, the client, Python.
+_WRAPPERS = re.compile(
+    r"^(\$|ThunkExecutor|ThreadpoolListener|PjitFunction|CommonPjRt|PjRt|TfrtCpu|Execute|Wait for|"
+    r"Handle |ParseArguments|AllocateOutput|PythonRefManager)"
+)
+
+
+def thunk_kind(name: str) -> str:
+    """``ynn_fusion.108`` -> ``ynn_fusion``; ``while.215`` -> ``while``."""
+    return name.split(".")[0]
+
+
+def per_thunk_cost(n: int = 400, repeats: int = 30) -> float:
+    """Seconds per thunk of a compiled chain of ``n`` dependent 8x8 matmuls (one dot thunk
+    each, next to no arithmetic): what each thunk of the update costs before it computes."""
+    import jax.numpy as jnp
+
+    def chain(x, w):
+        for _ in range(n):
+            x = jnp.tanh(x @ w)  # the tanh fuses with the next dot's input or stays tiny
+        return x
+
+    f = jax.jit(chain)
+    x = jnp.ones((8, 8), jnp.float32)
+    w = jnp.eye(8, dtype=jnp.float32) * 0.5
+    f(x, w).block_until_ready()
+    text = f.lower(x, w).compile().as_text()
+    kernels = len(re.findall(r"^\s*\S+ = \S+ (?:fusion|dot|custom-call)\(", text, re.M))
+    best = float("inf")
+    for _ in range(repeats):
+        t = time.perf_counter()
+        f(x, w).block_until_ready()
+        best = min(best, time.perf_counter() - t)
+    return best / max(kernels, 1)
+
+
+def profile(updates: int) -> dict:
+    preset = get_preset("demo")
+    config = preset.agent
+    state = init(config, OBS_SHAPES, ACTION_SIZE, jax.random.PRNGKey(0))
+    batch = synthetic_batch(config, preset.batch_size, preset.sequence_length)
+    update = make_update_fn(config, donate=True)
+    for _ in range(5):
+        state, metrics = update(state, batch)
+    jax.block_until_ready(metrics)
+
+    # Wall time per update as the run loop sees it (blocking on each result).
+    walls = []
+    for _ in range(updates):
+        t = time.perf_counter()
+        state, metrics = update(state, batch)
+        jax.block_until_ready(metrics)
+        walls.append(time.perf_counter() - t)
+
+    options = jax.profiler.ProfileOptions()
+    options.python_tracer_level = 0  # Python function tracing would inflate the host side
+    with tempfile.TemporaryDirectory() as tmp:
+        jax.profiler.start_trace(tmp, create_perfetto_trace=True, profiler_options=options)
+        for _ in range(updates):
+            state, metrics = update(state, batch)
+            jax.block_until_ready(metrics)
+        jax.profiler.stop_trace()
+        trace = next(Path(tmp).rglob("*.trace.json.gz"))
+        events = json.load(gzip.open(trace))
+    events = events["traceEvents"] if isinstance(events, dict) else events
+    spans = [e for e in events if e.get("ph") == "X"]
+    # A thunk appears as its launch (its name) and its completion ("end: name").
+    ends = {e["name"][5:]: e["dur"] for e in spans if e["name"].startswith("end: ")}
+    thunks = [
+        e for e in spans if not _WRAPPERS.match(e["name"]) and not e["name"].startswith("end")
+    ]
+    kinds = defaultdict(lambda: [0, 0.0])
+    for e in thunks:
+        k = kinds[thunk_kind(e["name"])]
+        k[0] += 1
+        k[1] += e["dur"] + ends.get(e["name"], 0.0)
+    execute = sum(
+        e["dur"]
+        for e in spans
+        if e["name"] == "CommonPjRtLoadedExecutable::ExecuteHelperOnSingleDevice"
+    )
+    per_thunk = per_thunk_cost()
+    lowered = jax.jit(lambda s, b: make_update_fn(config)(s, b)).lower(state, batch)
+    cost = lowered.compile().cost_analysis()
+    cost = cost[0] if isinstance(cost, list) else cost
+    flops = float(cost.get("flops", 0.0))
+    peak = max(matmul_peak(), matmul_peak())
+    wall = statistics.median(walls)
+    n_thunks = len(thunks) / updates
+    return {
+        "preset": "demo",
+        "batch_size": preset.batch_size,
+        "sequence_length": preset.sequence_length,
+        "wall_ms_per_update": wall * 1e3,
+        "traced_execute_ms_per_update": execute / updates / 1e3,
+        "thunks_per_update": n_thunks,
+        "per_thunk_cost_us": per_thunk * 1e6,
+        "thunk_overhead_ms_per_update": n_thunks * per_thunk * 1e3,
+        "by_kind": {
+            k: {"per_update": n / updates, "ms_per_update": t / updates / 1e3}
+            for k, (n, t) in sorted(kinds.items(), key=lambda kv: -kv[1][1])
+        },
+        "flops_per_update": flops,
+        "matmul_peak_flops_per_s": peak,
+        "fraction_of_peak": flops / wall / peak,
+        "us_at_peak": flops / peak * 1e6,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--updates", type=int, default=50)
+    parser.add_argument("--out", default="benchmarks/out/update_profile.json")
+    args = parser.parse_args()
+    r = profile(args.updates)
+    r["machine"] = {"jax": jax.__version__, "backend": jax.default_backend()}
+    print(
+        f"update: {r['wall_ms_per_update']:.2f} ms wall; {r['thunks_per_update']:.0f} thunks at "
+        f"{r['per_thunk_cost_us']:.1f} us each before any arithmetic = "
+        f"{r['thunk_overhead_ms_per_update']:.2f} ms"
+    )
+    print(
+        f"{r['flops_per_update'] / 1e6:.1f} MFLOP per update (XLA cost analysis): "
+        f"{r['us_at_peak']:.0f} us at the matmul peak "
+        f"({r['matmul_peak_flops_per_s'] / 1e9:.1f} GFLOP/s); {r['fraction_of_peak']:.1%} of peak"
+    )
+    print(f"{'thunk kind (traced)':32s} {'per update':>10s} {'ms/update':>10s}")
+    for kind, v in list(r["by_kind"].items())[:15]:
+        print(f"{kind:32s} {v['per_update']:10.1f} {v['ms_per_update']:10.3f}")
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(r, indent=2))
+    print(f"wrote {out}")
+
+
+if __name__ == "__main__":
+    main()
