@@ -62,3 +62,17 @@ def test_every_file_the_docs_link_to_is_tracked():
             if rel is None or not (rel in tracked or any(t.startswith(rel + "/") for t in tracked)):
                 broken.append(f"{page.relative_to(ROOT)} -> {target}")
     assert not broken, "links to files a clone does not have:\n" + "\n".join(broken)
+
+
+def test_the_claims_table_is_the_one_its_pages_make(tmp_path):
+    """docs/results/README.md is generated from the pages' rows (``NAME.json``) and the
+    registry; a hand edit, or a page added without its row, shows up here."""
+    from behavior_priors.experiments.pages import INDEX, write_index
+
+    results = ROOT / "docs" / "results"
+    for row in results.glob("*.json"):
+        shutil.copy(row, tmp_path / row.name)
+    assert write_index(tmp_path).read_text() == (results / INDEX).read_text()
+    pages = {p.stem for p in results.glob("*.md")} - {"README"}
+    assert pages == {p.stem for p in results.glob("*.json")}
+    assert all((results / f"{name}.png").exists() for name in pages)
