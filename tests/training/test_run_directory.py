@@ -306,3 +306,23 @@ def test_a_writer_opened_in_the_same_second_keeps_the_earlier_event_file(tmp_pat
     assert len(list((tmp_path / "tensorboard").glob("events.out.tfevents.*"))) == 2
     shown = _tensorboard_view(tmp_path / "tensorboard", "charts/episode_return")
     assert shown == [(40, 1.0), (120, 3.0)]
+
+
+def test_atomic_writes_get_the_permissions_a_plain_write_gets(tmp_path):
+    """Before: every file written atomically (run files, result pages) was private (0600),
+    the mode of ``tempfile.mkstemp``, unlike the same file written with ``open``."""
+    import os
+
+    from behavior_priors.training.files import atomic_write_text
+
+    plain = tmp_path / "plain.txt"
+    plain.write_text("x")
+    atomic = tmp_path / "atomic.txt"
+    atomic_write_text(atomic, "x")
+    assert os.stat(atomic).st_mode & 0o777 == os.stat(plain).st_mode & 0o777
+    old = os.umask(0o077)
+    try:
+        atomic_write_text(tmp_path / "private.txt", "x")
+    finally:
+        os.umask(old)
+    assert os.stat(tmp_path / "private.txt").st_mode & 0o777 == 0o600

@@ -161,6 +161,7 @@ def build_report(
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    import matplotlib.ticker
 
     out = Path(out)
     specs = run_specs(experiment, out, seeds, budget_scale)
@@ -203,6 +204,9 @@ def build_report(
                 (line,) = ax.plot(grid, mean, label=label)
                 ax.fill_between(grid, low, high, color=line.get_color(), alpha=0.2, linewidth=0)
         _profile_panel(row[2], finals, experiment.metric)
+        row[0].xaxis.set_major_formatter(
+            matplotlib.ticker.FuncFormatter(lambda x, _: f"{x / 1000:g}k")
+        )
         for ax, xlabel in zip(row[:2], ("environment steps", "wall time (minutes)"), strict=True):
             ax.set_xlabel(xlabel)
             ax.set_ylabel(experiment.metric)
