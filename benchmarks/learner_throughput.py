@@ -68,6 +68,18 @@ def matmul_peak(n: int = 2048, repeats: int = 10) -> float:
     return 2 * n**3 / best
 
 
+def update_flops(config: SVG0Config, state, batch) -> float | None:
+    """FLOPs of one compiled update by XLA's cost analysis (a ``while`` body counts once);
+    ``None`` where the XLA version does not say."""
+    try:
+        lowered = jax.jit(lambda s, b: make_update_fn(config)(s, b)).lower(state, batch)
+        cost = lowered.compile().cost_analysis()
+        cost = cost[0] if isinstance(cost, list) else cost
+        return float(cost.get("flops", 0.0)) or None
+    except Exception:  # cost analysis is best effort across XLA versions
+        return None
+
+
 def measure(config: SVG0Config, batch_size: int, T: int, seconds: float) -> dict:
     state = init(config, OBS_SHAPES, ACTION_SIZE, jax.random.PRNGKey(0))
     batch = synthetic_batch(config, batch_size, T)
@@ -76,14 +88,7 @@ def measure(config: SVG0Config, batch_size: int, T: int, seconds: float) -> dict
     state, m = update(state, batch)
     jax.block_until_ready(m)
     compile_s = time.perf_counter() - t0
-    flops = None
-    try:
-        lowered = jax.jit(lambda s, b: make_update_fn(config)(s, b)).lower(state, batch)
-        cost = lowered.compile().cost_analysis()
-        cost = cost[0] if isinstance(cost, list) else cost
-        flops = float(cost.get("flops", 0.0)) or None
-    except Exception:  # cost analysis is best effort across XLA versions
-        flops = None
+    flops = update_flops(config, state, batch)
     n, t0 = 0, time.perf_counter()
     while time.perf_counter() - t0 < seconds:
         state, m = update(state, batch)

@@ -28,7 +28,13 @@ import jax
 sys.path.insert(0, str(Path(__file__).parent))
 from behavior_priors.agents.svg0 import init, make_update_fn
 from behavior_priors.training.presets import get_preset
-from learner_throughput import ACTION_SIZE, OBS_SHAPES, matmul_peak, synthetic_batch
+from learner_throughput import (
+    ACTION_SIZE,
+    OBS_SHAPES,
+    matmul_peak,
+    synthetic_batch,
+    update_flops,
+)
 
 # Trace events that are not thunks: the executor, the client, Python.
 _WRAPPERS = re.compile(
@@ -112,10 +118,7 @@ def profile(updates: int) -> dict:
         if e["name"] == "CommonPjRtLoadedExecutable::ExecuteHelperOnSingleDevice"
     )
     per_thunk = per_thunk_cost()
-    lowered = jax.jit(lambda s, b: make_update_fn(config)(s, b)).lower(state, batch)
-    cost = lowered.compile().cost_analysis()
-    cost = cost[0] if isinstance(cost, list) else cost
-    flops = float(cost.get("flops", 0.0))
+    flops = update_flops(config, state, batch) or float("nan")
     peak = max(matmul_peak(), matmul_peak())
     wall = statistics.median(walls)
     n_thunks = len(thunks) / updates
