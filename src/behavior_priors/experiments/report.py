@@ -361,6 +361,13 @@ def _markdown(
         lines += [e.notes, ""]
     if command:
         lines += ["```", command, "```", ""]
+    for t in e.tasks:
+        options = ", ".join(f"{k}={v!r}" for k, v in t.env_kwargs.items()) or "the preset's"
+        lines += [
+            f"Task `{t.label}`: preset task `{t.preset_task}` on the `{t.body}`, environment "
+            f"options {options}; {e.total_env_steps:,d} env steps per run.",
+            "",
+        ]
     lines += [
         f"Metric: `{e.metric}` (deterministic policy); threshold {e.threshold:g}. Final and AUC "
         "are interquartile means over seeds with rliable's stratified-bootstrap 95% intervals; "
