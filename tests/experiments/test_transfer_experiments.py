@@ -120,5 +120,5 @@ def test_transfer_experiment_definitions():
                 assert s.transfer.source == str(sources[recipe.source_method, s.seed])
                 assert s.config.agent.frozen  # the prior (high level) stays frozen
     body = [s for s in run_specs(get_experiment("body-transfer"), "out") if s.transfer]
-    assert {s.config.env for s in body} == {"ant-gtt3"}
+    assert {s.config.env for s in body} == {"ball-gtt3"}
     assert all("policy.low" not in s.config.agent.frozen for s in body)  # relearned low level

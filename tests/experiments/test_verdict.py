@@ -41,6 +41,20 @@ def test_floor_and_ceiling_are_not_tested_and_one_seed_is_not_enough():
         check("t", "a", "b", "worse", HIGH, LOW)
 
 
+def test_floor_and_ceiling_are_fractions_of_the_metric_range():
+    # Returns of 30-55 (a return metric): with the success rate's (0, 1) both would count as
+    # "at the ceiling"; without bounds the test is skipped and the runs decide.
+    low, high = [30.0, 31.0, 32.0, 33.0, 34.0], [50.0, 51.0, 52.0, 53.0, 54.0]
+    assert check("t", "a", "b", "better", high, low).outcome == "not tested"
+    assert check("t", "a", "b", "better", high, low, bounds=None).outcome == "agree"
+    # Range (0, 100): the ceiling is 95 and the floor 5.
+    assert check("t", "a", "b", "better", [96.0] * 5, [99.0] * 5, (0, 100)).outcome == (
+        "not tested"
+    )
+    assert check("t", "a", "b", "better", [4.0] * 5, [1.0] * 5, (0, 100)).reason.endswith("5)")
+    assert check("t", "a", "b", "better", high, low, (0, 100)).outcome == "agree"
+
+
 def test_claim_verdict_combines_checks():
     agree = check("t", "a", "b", "better", HIGH, LOW)
     incon = check("t", "a", "b", "better", MIXED, MIXED)

@@ -285,7 +285,17 @@ def _checks(experiment: Experiment, summaries: list[MethodSummary]) -> list[Chec
         by = {s.method: s for s in summaries if s.task == task}
         for a, b, kind in experiment.verdict:
             if a in by and b in by:
-                out.append(check(task, a, b, kind, by[a].auc.values, by[b].auc.values))
+                out.append(
+                    check(
+                        task,
+                        a,
+                        b,
+                        kind,
+                        by[a].auc.values,
+                        by[b].auc.values,
+                        experiment.metric_bounds,
+                    )
+                )
     return out
 
 

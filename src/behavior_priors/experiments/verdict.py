@@ -12,7 +12,8 @@ task. On the per-seed AUCs (the mean success during training, so "learns faster"
   better, else **agree** (saying whether ``a`` was significantly better or no different);
 * **not tested** when the setting cannot tell the methods apart: both AUCs' interquartile
   means at or above ``CEILING`` (both solve it from the start) or at or below ``FLOOR``
-  (neither learns anything).
+  (neither learns anything), as fractions of the metric's range ``bounds`` (a success rate's
+  ``(0, 1)``); a metric without known bounds (a return) skips this test.
 
 The claim's verdict: *not tested* if every check is; else *disagree* if any check disagrees;
 *agree* if every tested check agrees; *inconclusive* otherwise. A report with runs not yet
@@ -65,9 +66,16 @@ class Check:
 
 
 def check(
-    task: str, a: str, b: str, kind: str, auc_a: Sequence[float], auc_b: Sequence[float]
+    task: str,
+    a: str,
+    b: str,
+    kind: str,
+    auc_a: Sequence[float],
+    auc_b: Sequence[float],
+    bounds: tuple[float, float] | None = (0.0, 1.0),
 ) -> Check:
-    """Apply the rule of the module docstring to the per-seed AUCs of ``a`` [N] and ``b`` [M]."""
+    """Apply the rule of the module docstring to the per-seed AUCs of ``a`` [N] and ``b`` [M];
+    ``bounds``: the metric's range (``None``: unknown, no floor or ceiling)."""
     if kind not in ("better", "no-worse"):
         raise ValueError(f"kind must be 'better' or 'no-worse', got {kind!r}")
     if min(len(auc_a), len(auc_b)) < 2:
@@ -90,10 +98,13 @@ def check(
     def result(outcome: str, reason: str) -> Check:
         return Check(task, a, b, kind, outcome, reason, improvement, p_ab, p_ba)
 
-    if min(iqm_a, iqm_b) >= CEILING:
-        return result("not tested", f"both AUCs at the ceiling (IQM >= {CEILING:g})")
-    if max(iqm_a, iqm_b) <= FLOOR:
-        return result("not tested", f"both AUCs at the floor (IQM <= {FLOOR:g})")
+    if bounds is not None:
+        low, high = bounds
+        ceiling, floor = low + CEILING * (high - low), low + FLOOR * (high - low)
+        if min(iqm_a, iqm_b) >= ceiling:
+            return result("not tested", f"both AUCs at the ceiling (IQM >= {ceiling:g})")
+        if max(iqm_a, iqm_b) <= floor:
+            return result("not tested", f"both AUCs at the floor (IQM <= {floor:g})")
     a_better = p_ab < ALPHA and improvement.low > 0.5
     b_better = p_ba < ALPHA and improvement.high < 0.5
     if kind == "better":
