@@ -1,6 +1,7 @@
 """The experiment runner on the tiny ``smoke`` experiment: skip finished runs, resume interrupted
 ones exactly, parallel workers, and a report equal to what the logs say."""
 
+import dataclasses
 import json
 import shutil
 
@@ -16,6 +17,7 @@ from behavior_priors.experiments import (
     run_specs,
     run_status,
 )
+from behavior_priors.experiments.runner import config_changes
 
 SMOKE = get_experiment("smoke")
 
@@ -75,6 +77,17 @@ def test_resume_skips_finished_and_continues_interrupted(tmp_path):
     with pytest.raises(ValueError, match="budget scale"):
         run_experiment(SMOKE, out, seeds=2, budget_scale=0.5, log=lambda _: None)
 
+    # The experiment edited after its runs (a new KL cost): the old runs must not be reported
+    # as the new setting's. The runner refuses, names the run and the field, and trains nothing.
+    edited = dataclasses.replace(SMOKE, agent_overrides={"kl_cost": 0.5})
+    before = {p: p.stat().st_mtime_ns for p in out.rglob("*") if p.is_file()}
+    with pytest.raises(ValueError, match=r"(?s)other settings.*hier/seed0.*agent\.kl_cost"):
+        run_experiment(edited, out, seeds=2, log=lambda _: None)
+    assert {p: p.stat().st_mtime_ns for p in out.rglob("*") if p.is_file()} == before
+    spec = run_specs(edited, out, seeds=1)[1]
+    assert config_changes(spec) == ["agent.kl_cost: 0.01 (run) != 0.5 (experiment)"]
+    assert config_changes(run_specs(SMOKE, out, seeds=1)[1]) == []
+
 
 def test_parallel_workers_finish_every_run(tmp_path):
     report = reproduce("smoke", tmp_path / "p", seeds=1, workers=2, log=lambda _: None)
@@ -84,7 +97,6 @@ def test_parallel_workers_finish_every_run(tmp_path):
 
 
 def _untuned(name):
-    import dataclasses
 
     return dataclasses.replace(get_experiment(name), tuning=None)
 
@@ -120,7 +132,6 @@ def test_vmapped_seed_groups_share_one_method_and_split_among_workers(tmp_path):
 
 
 def test_parts_run_after_the_experiment_and_are_linked_from_its_report(tmp_path, monkeypatch):
-    import dataclasses
 
     from behavior_priors.experiments import registry
 

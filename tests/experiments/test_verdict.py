@@ -77,3 +77,13 @@ def test_performance_profile_counts_runs_above_each_threshold():
     single, nan_low, _ = performance_profile([0.4], taus)
     np.testing.assert_allclose(single, [1, 1, 1, 0, 0, 0])
     assert np.all(np.isnan(nan_low))
+
+
+def test_a_success_rate_has_bounds_and_a_return_has_none():
+    import dataclasses
+
+    from behavior_priors.experiments import get_experiment
+
+    e = get_experiment("hier-vs-flat")
+    assert e.metric_bounds == (0.0, 1.0)
+    assert dataclasses.replace(e, metric="eval/episode_return").metric_bounds is None

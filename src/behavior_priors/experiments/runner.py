@@ -140,6 +140,48 @@ def run_specs(
     return specs
 
 
+def config_changes(spec: RunSpec) -> list[str]:
+    """How the config in ``spec.run_dir``'s ``run.json`` differs from ``spec.config``:
+    ``["total_env_steps: 300000 (run) != 150000 (experiment)", ...]``; empty when they agree
+    or the run has not started. Compared as JSON, the form ``run.json`` keeps."""
+    from behavior_priors.training.session import read_run
+
+    if not (spec.run_dir / "run.json").exists():
+        return []
+    stored = read_run(spec.run_dir).get("config", {})
+    wanted = json.loads(json.dumps(spec.config.to_dict()))
+
+    def flat(d: dict[str, Any]) -> dict[str, Any]:
+        agent = d.get("agent") if isinstance(d.get("agent"), dict) else {}
+        return {
+            **{k: v for k, v in d.items() if k != "agent"},
+            **{f"agent.{k}": v for k, v in agent.items()},
+        }
+
+    old, new = flat(stored), flat(wanted)
+    missing = object()
+    return [
+        f"{k}: {old.get(k, '(absent)')!r} (run) != {new.get(k, '(absent)')!r} (experiment)"
+        for k in sorted(set(old) | set(new))
+        if old.get(k, missing) != new.get(k, missing)
+    ]
+
+
+def check_configs(specs: list[RunSpec]) -> None:
+    """Refuse an experiment directory whose runs were made with other settings (an edited
+    preset, budget or tuning grid): reusing them would report old runs as the new setting's.
+    Raises ``ValueError`` naming each such run and its first differences."""
+    changed = [(s, c) for s in specs if (c := config_changes(s))]
+    if changed:
+        lines = [f"  {s.run_dir}: {'; '.join(c[:3])}" for s, c in changed[:5]]
+        more = f"\n  ... and {len(changed) - 5} more" if len(changed) > 5 else ""
+        raise ValueError(
+            f"{len(changed)} run(s) of this experiment directory were trained with other "
+            "settings than the experiment now asks for:\n" + "\n".join(lines) + more + "\n"
+            "Choose another --out (or move those runs away) to train the current settings."
+        )
+
+
 def run_status(spec: RunSpec) -> str:
     """``"finished"``, ``"partial"`` (has a checkpoint to resume) or ``"new"``."""
     d = spec.run_dir
@@ -321,6 +363,7 @@ def run_experiment(
     out = Path(out)
     specs = run_specs(experiment, out, seeds, budget_scale)
     _check_experiment_file(experiment, out, budget_scale)
+    check_configs(specs)
     outcomes: dict[str, str] = {}
     finished = [s for s in specs if run_status(s) == "finished"]
     for spec in finished:
@@ -341,6 +384,7 @@ def run_experiment(
     # the target runs of a tuned method exist once its tuning has finished.
     for stage in ("tuning", "source", "target"):
         specs = run_specs(experiment, out, seeds, budget_scale)
+        check_configs([s for s in specs if s.stage == stage])
         stage_todo = [
             s
             for s in specs
