@@ -581,7 +581,6 @@ EXPERIMENTS: dict[str, Experiment] = {
             seeds=5,
             threshold=0.9,
             train_overrides=_GRID_TRAIN,
-            parts=("distral-gridworld-transfer",),
             tuning=Tuning(
                 ExperimentTask("tworooms-othergoals", "tworooms", "gridworld", _TUNING_GOALS),
                 total_env_steps=20_000,
