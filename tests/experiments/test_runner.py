@@ -97,7 +97,6 @@ def test_parallel_workers_finish_every_run(tmp_path):
 
 
 def _untuned(name):
-
     return dataclasses.replace(get_experiment(name), tuning=None)
 
 
@@ -132,7 +131,6 @@ def test_vmapped_seed_groups_share_one_method_and_split_among_workers(tmp_path):
 
 
 def test_parts_run_after_the_experiment_and_are_linked_from_its_report(tmp_path, monkeypatch):
-
     from behavior_priors.experiments import registry
 
     parent = dataclasses.replace(SMOKE, name="smoke-parent", methods=("noprior",), parts=("smoke",))

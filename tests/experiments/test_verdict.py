@@ -1,10 +1,12 @@
 """The verdict rule on hand-made AUCs whose permutation p-values and P(a > b) are known."""
 
+import dataclasses
 import math
 
 import numpy as np
 import pytest
 
+from behavior_priors.experiments import get_experiment
 from behavior_priors.experiments.stats import performance_profile
 from behavior_priors.experiments.verdict import check, claim_verdict
 
@@ -80,10 +82,6 @@ def test_performance_profile_counts_runs_above_each_threshold():
 
 
 def test_a_success_rate_has_bounds_and_a_return_has_none():
-    import dataclasses
-
-    from behavior_priors.experiments import get_experiment
-
     e = get_experiment("hier-vs-flat")
     assert e.metric_bounds == (0.0, 1.0)
     assert dataclasses.replace(e, metric="eval/episode_return").metric_bounds is None

@@ -363,7 +363,6 @@ def run_experiment(
     out = Path(out)
     specs = run_specs(experiment, out, seeds, budget_scale)
     _check_experiment_file(experiment, out, budget_scale)
-    check_configs(specs)
     outcomes: dict[str, str] = {}
     finished = [s for s in specs if run_status(s) == "finished"]
     for spec in finished:
@@ -384,7 +383,9 @@ def run_experiment(
     # the target runs of a tuned method exist once its tuning has finished.
     for stage in ("tuning", "source", "target"):
         specs = run_specs(experiment, out, seeds, budget_scale)
-        check_configs([s for s in specs if s.stage == stage])
+        # Every run listed so far, before this stage trains anything (the first stage checks
+        # them all; later stages add the runs that exist once tuning has finished).
+        check_configs(specs)
         stage_todo = [
             s
             for s in specs
