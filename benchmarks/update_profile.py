@@ -5,7 +5,10 @@ the sequence scans, copies). This traces the update the run loop calls (buffer d
 demo preset's sizes and batch) with JAX's profiler, reads the Perfetto trace, and reports per
 update: the wall time, the time XLA spends executing, the number of thunks, and the time by
 thunk kind; then the update's FLOPs (XLA's cost analysis) against a float32 matmul peak
-measured in the same run, and the share of thunks too small to use a core efficiently.
+measured in the same run. Last, the matrix products: the thunks that hold one (found in the
+compiled module's text, with their FLOPs), their traced time and so their share of the peak
+while they run, against a compiled chain of products of the demo's shapes timed alone: what
+those shapes can reach on this machine with nothing around them.
 
     .venv/bin/python benchmarks/update_profile.py [--updates 50] [--out FILE]
 """
@@ -15,6 +18,7 @@ from __future__ import annotations
 import argparse
 import gzip
 import json
+import math
 import re
 import statistics
 import sys
@@ -23,6 +27,7 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
+import equinox as eqx
 import jax
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -72,6 +77,95 @@ def per_thunk_cost(n: int = 400, repeats: int = 30) -> float:
     return best / max(kernels, 1)
 
 
+_COMPUTATION = re.compile(r"^(?:ENTRY )?%(\S+) \(")
+_INSTRUCTION = re.compile(r"^\s*(?:ROOT )?%(\S+) = (\w+)\[([\d,]*)\]\S* (\w[\w-]*)\((.*)")
+
+
+def dot_flops_by_thunk(hlo: str) -> dict[str, float]:
+    """FLOPs of the matrix products in each thunk of a compiled module's text (``as_text()``):
+    ``{instruction name: FLOPs}`` for every top-level instruction that is a ``dot`` or a fusion
+    whose computation contains one (XLA:CPU's ``ynn_fusion``, ``dot``, ...). A dot's FLOPs are
+    2 x (elements of its output) x (size of its contracted dimensions)."""
+    computations: dict[str, list[str]] = {}
+    current = None
+    for line in hlo.splitlines():
+        m = _COMPUTATION.match(line)
+        if m:
+            current = computations.setdefault(m.group(1), [])
+        elif line.startswith("}"):
+            current = None
+        elif current is not None:
+            current.append(line)
+
+    def dots(lines: list[str]) -> dict[str, float]:
+        """``{name: FLOPs}`` of the dot instructions among ``lines`` (one computation)."""
+        shapes: dict[str, list[int]] = {}
+        found = {}
+        for line in lines:
+            m = _INSTRUCTION.match(line)
+            if not m:
+                continue
+            name, _, dims, op, rest = m.groups()
+            shapes[name] = [int(d) for d in dims.split(",") if d]
+            if op != "dot":
+                continue
+            lhs = rest.split(",")[0].split()[-1].lstrip("%")
+            contracted = re.search(r"lhs_contracting_dims=\{([\d,]*)\}", rest)
+            size = math.prod(
+                shapes[lhs][int(d)]
+                for d in (contracted.group(1) if contracted else "").split(",")
+                if d
+            )
+            found[name] = 2.0 * math.prod(shapes[name]) * size
+        return found
+
+    fused = set(re.findall(r"fusion\(.*calls=%([\w.\-]+)", hlo))
+    result = {}
+    for name, lines in computations.items():
+        if name in fused:
+            continue
+        result.update(dots(lines))  # dots that are thunks of their own
+        for line in lines:
+            m = _INSTRUCTION.match(line)
+            called = re.search(r"calls=%([\w.\-]+)", m.group(5)) if m else None
+            if m and m.group(4) == "fusion" and called and called.group(1) in computations:
+                f = sum(dots(computations[called.group(1)]).values())
+                if f:
+                    result[m.group(1)] = f
+    return result
+
+
+def dot_chain_flops_per_s(rows: int, size: int, n: int = 200, repeats: int = 20) -> float:
+    """FLOP/s of ``n`` dependent ``[rows, size] x [size, size]`` float32 products in one
+    compiled call (each with a tanh, as in a network layer): the best a matrix product of that
+    shape does on this machine, with no other work around it."""
+    import jax.numpy as jnp
+
+    def chain(x, w):
+        for _ in range(n):
+            x = jnp.tanh(x @ w)
+        return x
+
+    f = jax.jit(chain)
+    x = jnp.ones((rows, size), jnp.float32)
+    w = jnp.eye(size, dtype=jnp.float32) * 0.5
+    f(x, w).block_until_ready()
+    best = float("inf")
+    for _ in range(repeats):
+        t = time.perf_counter()
+        f(x, w).block_until_ready()
+        best = min(best, time.perf_counter() - t)
+    return 2.0 * rows * size * size * n / best
+
+
+def compiled_text(update, state, batch) -> str:
+    """The optimised HLO text of the executable ``update`` (``make_update_fn(..., donate=True)``)
+    runs for this state and batch: the module whose thunks the trace names."""
+    (fn,) = update._compiled.values()  # called before: compiled for this state's structure
+    arrays = [x for x in jax.tree.leaves(state) if eqx.is_array(x)]
+    return fn.lower(arrays, batch).compile().as_text()
+
+
 def profile(updates: int) -> dict:
     preset = get_preset("demo")
     config = preset.agent
@@ -108,10 +202,15 @@ def profile(updates: int) -> dict:
         e for e in spans if not _WRAPPERS.match(e["name"]) and not e["name"].startswith("end")
     ]
     kinds = defaultdict(lambda: [0, 0.0])
+    dot_flops = dot_flops_by_thunk(compiled_text(update, state, batch))
+    dot_us = dot_done = 0.0
     for e in thunks:
         k = kinds[thunk_kind(e["name"])]
         k[0] += 1
         k[1] += e["dur"] + ends.get(e["name"], 0.0)
+        if e["name"] in dot_flops:  # once per execution: a while body's thunks run many times
+            dot_us += e["dur"] + ends.get(e["name"], 0.0)
+            dot_done += dot_flops[e["name"]]
     execute = sum(
         e["dur"]
         for e in spans
@@ -122,6 +221,12 @@ def profile(updates: int) -> dict:
     peak = max(matmul_peak(), matmul_peak())
     wall = statistics.median(walls)
     n_thunks = len(thunks) / updates
+    rows = preset.batch_size * (preset.sequence_length + 1)  # states per batch: B (T+1)
+    width = config.critic_hidden[0]
+    alone = {
+        f"[{r}, {width}] x [{width}, {width}]": dot_chain_flops_per_s(r, width) / peak
+        for r in (rows, config.num_action_samples * rows)
+    }
     return {
         "preset": "demo",
         "batch_size": preset.batch_size,
@@ -136,6 +241,11 @@ def profile(updates: int) -> dict:
             for k, (n, t) in sorted(kinds.items(), key=lambda kv: -kv[1][1])
         },
         "flops_per_update": flops,
+        "dot_thunks_per_update": sum(1 for e in thunks if e["name"] in dot_flops) / updates,
+        "dot_flops_per_update": dot_done / updates,
+        "dot_ms_per_update": dot_us / updates / 1e3,
+        "dot_fraction_of_peak": dot_done / (dot_us / 1e6) / peak if dot_us else float("nan"),
+        "dot_alone_fraction_of_peak": alone,
         "matmul_peak_flops_per_s": peak,
         "fraction_of_peak": flops / wall / peak,
         "us_at_peak": flops / peak * 1e6,
@@ -159,6 +269,13 @@ def main() -> None:
         f"{r['us_at_peak']:.0f} us at the matmul peak "
         f"({r['matmul_peak_flops_per_s'] / 1e9:.1f} GFLOP/s); {r['fraction_of_peak']:.1%} of peak"
     )
+    print(
+        f"matrix products: {r['dot_thunks_per_update']:.0f} thunks, "
+        f"{r['dot_flops_per_update'] / 1e6:.1f} MFLOP and {r['dot_ms_per_update']:.2f} ms traced "
+        f"per update: {r['dot_fraction_of_peak']:.1%} of peak while they run"
+    )
+    for shape, fraction in r["dot_alone_fraction_of_peak"].items():
+        print(f"  a chain of {shape} products alone: {fraction:.1%} of peak")
     print(f"{'thunk kind (traced)':32s} {'per update':>10s} {'ms/update':>10s}")
     for kind, v in list(r["by_kind"].items())[:15]:
         print(f"{kind:32s} {v['per_update']:10.1f} {v['ms_per_update']:10.3f}")

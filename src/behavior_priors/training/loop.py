@@ -1,15 +1,26 @@
 """The single-process run loop: B batched environments, the actor, replay and the learner.
 
-Read top to bottom, one iteration of :meth:`Trainer.run` is:
+Read top to bottom, one iteration of :meth:`Trainer.run` (:meth:`Trainer.step`) is:
 
-1. the actor picks actions for all B copies (the policy sees ``ts.observation``);
-2. the replay stores x_t, a_t and the actor's extras; the environment steps;
-3. the learner performs as many updates as the update-to-data ratio owes, each on a batch of
-   windows sampled uniformly from replay;
+1. the actor's call for all B copies is dispatched (the policy sees ``ts.observation``, with
+   the parameters after the previous update);
+2. the learner's updates that the update-to-data ratio owes are dispatched, each on a batch of
+   windows sampled uniformly from what replay holds so far;
+3. the host waits for the actions only; the replay stores x_t, a_t and the actor's extras and
+   the environment steps, while XLA runs the updates on its own threads;
 4. every ``log_every`` / ``eval_every`` / ``checkpoint_every`` environment steps: log, evaluate
    the deterministic policy, checkpoint.
 
-Synchronous and deterministic: the same config and seed give the same numbers.
+Steps 1-3 overlap acting with learning: JAX dispatches compiled calls asynchronously, so the
+environments step on one core while the update runs on the other. Acting after the update
+instead, as a plain loop would, needs the update's parameters and so waits for it: on 2 cores
+the demo ran about 1550 env steps/s that way and about 2000 this way (docs/benchmarks.md, "Where
+a demo step's time goes"). The only difference in what is computed is that a step's updates
+sample windows from replay before that step's transition is stored.
+
+Deterministic: the same config and seed give the same numbers (the actor's and the update's
+inputs are fixed before either runs; the update's donated buffers are released only after the
+actor has read them).
 """
 
 from __future__ import annotations
@@ -101,8 +112,17 @@ class Trainer:
         self.history: list[dict[str, float]] = []
         self.pending_metrics: Any = None  # the latest update's metrics, not logged yet
 
-    # -- one environment step ------------------------------------------------------------------
-    def env_step(self) -> EpisodeStats:
+    # -- one batched step ----------------------------------------------------------------------
+    def step(self) -> EpisodeStats:
+        """One iteration of the loop (module docstring): act, learn, step the environments.
+        Returns the episodes that ended."""
+        action, extras = self.act()
+        self.learn()
+        return self.take_action(np.asarray(action), jax.tree.map(np.asarray, extras))
+
+    def act(self) -> tuple[jax.Array, Any]:
+        """Dispatch the actor's call on the current observations with the current parameters;
+        returns its ``action [B, Da]`` and extras without waiting for them."""
         action, extras, self.actor_state, self.act_key = self._act(
             self.state.networks.policy,
             self.ts.observation,
@@ -110,12 +130,13 @@ class Trainer:
             self.actor_state,
             self.act_key,
         )
-        return self.take_action(np.asarray(action), jax.tree.map(np.asarray, extras))
+        return action, extras
 
     def take_action(self, action: np.ndarray, extras: Any) -> EpisodeStats:
         """Store x_t with the actor's ``action [B, Da]`` and ``extras`` in replay, step the
-        environments, and count: the half of :meth:`env_step` after the policy (the multi-seed
-        trainer picks actions for every seed in one call, then hands each seed its own)."""
+        environments, and count: the part of :meth:`step` after the policy and the updates (the
+        multi-seed trainer picks actions for every seed in one call, then hands each seed its
+        own)."""
         if not self.actions.discrete and not np.isfinite(action).all():
             self._diverged()
         self.replay.add(self.ts, action, extras)
@@ -136,8 +157,10 @@ class Trainer:
 
     # -- learner updates owed by the update-to-data ratio ---------------------------------------
     def learn(self) -> None:
+        """Dispatch the updates owed for the batched step about to be taken (it counts towards
+        warm-up), on windows of what replay holds now; does not wait for them."""
         c = self.config
-        if self.env_steps < c.warmup_steps or self.replay.num_sampleable() == 0:
+        if not learning_due(c, self.env_steps) or self.replay.num_sampleable() == 0:
             return
         self.update_debt += c.num_envs * c.updates_per_env_step
         metrics = None
@@ -182,9 +205,8 @@ class Trainer:
         while self.env_steps < total:
             if should_stop is not None and should_stop():
                 return self.last_eval
-            ended = self.env_step()
+            ended = self.step()
             self.recent_window.extend(zip(ended.returns, ended.successes, strict=True))
-            self.learn()
             if logs.due(self.env_steps) or self.env_steps >= total:
                 now = time.perf_counter()
                 self.wall_time, t_wall = self.wall_time + now - t_wall, now
@@ -310,6 +332,12 @@ class Trainer:
             line.update({k: float(v) for k, v in m.items()})
             self.pending_metrics = None
         return line
+
+
+def learning_due(config: TrainConfig, env_steps: int) -> bool:
+    """Whether the batched step taken at ``env_steps`` (before it) ends warm-up or comes after
+    it: updates start with the step that brings the count to ``config.warmup_steps``."""
+    return env_steps + config.num_envs >= config.warmup_steps
 
 
 def learner_state_from_specs(

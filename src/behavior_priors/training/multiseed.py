@@ -32,7 +32,7 @@ import numpy as np
 from behavior_priors.agents import svg0
 from behavior_priors.training.acting import make_vmapped_actor
 from behavior_priors.training.config import TrainConfig
-from behavior_priors.training.loop import RunResult, Trainer
+from behavior_priors.training.loop import RunResult, Trainer, learning_due
 from behavior_priors.training.run import env_specs, restore_trainer
 from behavior_priors.training.session import (
     RUN_FILE,
@@ -112,7 +112,9 @@ class MultiSeedTrainer:
         return self.trainers[0].env_steps
 
     # -- one lockstep iteration --------------------------------------------------------------
-    def env_step(self) -> None:
+    def step(self) -> None:
+        """One iteration for every seed, in :meth:`Trainer.step`'s order: dispatch the actor,
+        dispatch the owed updates, then wait for the actions and step the environments."""
         # Each seed's key is split inside the vmapped actor, as Trainer's actor does: one
         # dispatch for all seeds instead of a split per seed and a stack.
         keys = np.stack([np.asarray(t.act_key) for t in self.trainers])
@@ -122,6 +124,7 @@ class MultiSeedTrainer:
         action, extras, self.actor_state, keys = self._act(
             policy, obs, first, self.actor_state, keys
         )
+        self.learn()
         action, extras, keys = (
             np.asarray(action),
             jax.tree.map(np.asarray, extras),
@@ -134,7 +137,7 @@ class MultiSeedTrainer:
 
     def learn(self) -> None:
         c, lead = self.config, self.trainers[0]
-        if lead.env_steps < c.warmup_steps or any(
+        if not learning_due(c, lead.env_steps) or any(
             t.replay.num_sampleable() == 0 for t in self.trainers
         ):
             return
@@ -173,8 +176,7 @@ class MultiSeedTrainer:
             if should_stop is not None and should_stop():
                 self.sync()
                 return [t.last_eval for t in ts]
-            self.env_step()
-            self.learn()
+            self.step()
             if logs.due(self.env_steps) or self.env_steps >= c.total_env_steps:
                 self.sync()
                 now = time.perf_counter()
