@@ -29,6 +29,7 @@ from pathlib import Path
 
 import equinox as eqx
 import jax
+import jax.numpy as jnp
 
 sys.path.insert(0, str(Path(__file__).parent))
 from behavior_priors.agents.svg0 import init, make_update_fn
@@ -36,6 +37,7 @@ from behavior_priors.training.presets import get_preset
 from learner_throughput import (
     ACTION_SIZE,
     OBS_SHAPES,
+    best_seconds,
     matmul_peak,
     synthetic_batch,
     update_flops,
@@ -53,28 +55,27 @@ def thunk_kind(name: str) -> str:
     return name.split(".")[0]
 
 
-def per_thunk_cost(n: int = 400, repeats: int = 30) -> float:
-    """Seconds per thunk of a compiled chain of ``n`` dependent 8x8 matmuls (one dot thunk
-    each, next to no arithmetic): what each thunk of the update costs before it computes."""
-    import jax.numpy as jnp
+def tanh_chain(n: int):
+    """``f(x, w)``, jitted: ``n`` dependent products ``x <- tanh(x @ w)``, a network layer's
+    dot and activation, repeated."""
 
     def chain(x, w):
         for _ in range(n):
             x = jnp.tanh(x @ w)  # the tanh fuses with the next dot's input or stays tiny
         return x
 
-    f = jax.jit(chain)
+    return jax.jit(chain)
+
+
+def per_thunk_cost(n: int = 400, repeats: int = 30) -> float:
+    """Seconds per thunk of a compiled chain of ``n`` dependent 8x8 matmuls (one dot thunk
+    each, next to no arithmetic): what each thunk of the update costs before it computes."""
+    f = tanh_chain(n)
     x = jnp.ones((8, 8), jnp.float32)
     w = jnp.eye(8, dtype=jnp.float32) * 0.5
-    f(x, w).block_until_ready()
     text = f.lower(x, w).compile().as_text()
     kernels = len(re.findall(r"^\s*\S+ = \S+ (?:fusion|dot|custom-call)\(", text, re.M))
-    best = float("inf")
-    for _ in range(repeats):
-        t = time.perf_counter()
-        f(x, w).block_until_ready()
-        best = min(best, time.perf_counter() - t)
-    return best / max(kernels, 1)
+    return best_seconds(f, x, w, repeats=repeats) / max(kernels, 1)
 
 
 _COMPUTATION = re.compile(r"^(?:ENTRY )?%(\S+) \(")
@@ -139,23 +140,10 @@ def dot_chain_flops_per_s(rows: int, size: int, n: int = 200, repeats: int = 20)
     """FLOP/s of ``n`` dependent ``[rows, size] x [size, size]`` float32 products in one
     compiled call (each with a tanh, as in a network layer): the best a matrix product of that
     shape does on this machine, with no other work around it."""
-    import jax.numpy as jnp
-
-    def chain(x, w):
-        for _ in range(n):
-            x = jnp.tanh(x @ w)
-        return x
-
-    f = jax.jit(chain)
     x = jnp.ones((rows, size), jnp.float32)
     w = jnp.eye(size, dtype=jnp.float32) * 0.5
-    f(x, w).block_until_ready()
-    best = float("inf")
-    for _ in range(repeats):
-        t = time.perf_counter()
-        f(x, w).block_until_ready()
-        best = min(best, time.perf_counter() - t)
-    return 2.0 * rows * size * size * n / best
+    seconds = best_seconds(tanh_chain(n), x, w, repeats=repeats)
+    return 2.0 * rows * size * size * n / seconds
 
 
 def compiled_text(update, state, batch) -> str:
