@@ -27,7 +27,6 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
-import equinox as eqx
 import jax
 import jax.numpy as jnp
 
@@ -149,9 +148,7 @@ def dot_chain_flops_per_s(rows: int, size: int, n: int = 200, repeats: int = 20)
 def compiled_text(update, state, batch) -> str:
     """The optimised HLO text of the executable ``update`` (``make_update_fn(..., donate=True)``)
     runs for this state and batch: the module whose thunks the trace names."""
-    (fn,) = update._compiled.values()  # called before: compiled for this state's structure
-    arrays = [x for x in jax.tree.leaves(state) if eqx.is_array(x)]
-    return fn.lower(arrays, batch).compile().as_text()
+    return update.lower(state, batch).compile().as_text()
 
 
 def profile(updates: int) -> dict:

@@ -623,3 +623,20 @@ def test_ar1_prior_shapes_the_temporal_correlation_of_the_latent():
     assert corr[0.0] < corr[0.5] < corr[0.9], corr
     for a, c in corr.items():
         assert abs(c - a) < 0.15, corr
+
+
+def test_the_donating_update_matches_the_plain_one_and_lowers_without_running():
+    config = small_config()
+    state = _state(config)
+    batch = random_batch(config)
+    expected, _ = make_update_fn(config)(state, batch)  # does not donate: state stays valid
+    donating = make_update_fn(config, donate=True)
+    # lower() compiles what a call runs, without running it or taking the state's buffers.
+    assert "ENTRY" in donating.lower(state, batch).compile().as_text()
+    new, _ = donating(state, batch)
+    for a, b in zip(
+        jax.tree.leaves(eqx.filter(new, eqx.is_array)),
+        jax.tree.leaves(eqx.filter(expected, eqx.is_array)),
+        strict=True,
+    ):
+        np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-6, atol=1e-7)

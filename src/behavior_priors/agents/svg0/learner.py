@@ -273,6 +273,21 @@ class _DonatingUpdate:
         self._compiled: dict[Any, Any] = {}
 
     def __call__(self, state: TrainState, batch: SequenceBatch):
+        fn, arrays, is_array, leaves, treedef = self._jitted(state)
+        new_arrays, metrics = fn(arrays, batch)
+        it = iter(new_arrays)
+        new_leaves = [next(it) if a else x for a, x in zip(is_array, leaves, strict=True)]
+        return jax.tree.unflatten(treedef, new_leaves), metrics
+
+    def lower(self, state: TrainState, batch: SequenceBatch) -> jax.stages.Lowered:
+        """The lowered computation this object runs for ``state`` and ``batch`` (nothing is
+        executed or donated): ``.compile().as_text()`` is the module a profile's thunks name."""
+        fn, arrays, *_ = self._jitted(state)
+        return fn.lower(arrays, batch)
+
+    def _jitted(self, state: TrainState):
+        """The jitted step for ``state``'s static part (built once) and the state split into
+        its array leaves, which the step takes, and the rest."""
         leaves, treedef = jax.tree.flatten(state)
         is_array = tuple(eqx.is_array(x) for x in leaves)
         static = tuple(None if a else x for a, x in zip(is_array, leaves, strict=True))
@@ -281,10 +296,7 @@ class _DonatingUpdate:
         if fn is None:
             fn = self._compiled[key] = self._build(treedef, is_array, static)
         arrays = [x for a, x in zip(is_array, leaves, strict=True) if a]
-        new_arrays, metrics = fn(arrays, batch)
-        it = iter(new_arrays)
-        new_leaves = [next(it) if a else x for a, x in zip(is_array, leaves, strict=True)]
-        return jax.tree.unflatten(treedef, new_leaves), metrics
+        return fn, arrays, is_array, leaves, treedef
 
     def _build(self, treedef, is_array, static):
         def merge(arrays):
