@@ -31,3 +31,11 @@ def test_dot_flops_per_thunk_match_hand_counts_and_xla():
     cost = cost[0] if isinstance(cost, list) else cost
     # XLA also counts the tanh and the sum, a few dozen FLOPs.
     assert 912.0 <= cost["flops"] < 912.0 + 100.0
+
+
+def test_seed_ranges_of_the_learning_seeds_benchmark():
+    from learning_seeds import seed_range
+
+    assert seed_range("0-4") == [0, 1, 2, 3, 4]
+    assert seed_range("2,5-6") == [2, 5, 6]
+    assert seed_range("7") == [7]

@@ -15,6 +15,7 @@ from behavior_priors.networks import (
     NormalHighPrior,
     resolve_keys,
 )
+from behavior_priors.networks.heads import saturated_fraction, saturation
 from behavior_priors.networks.observations import concat_observations
 from behavior_priors.networks.policies import sample_entropy
 
@@ -68,6 +69,35 @@ def test_heads_respect_min_scale_and_tanh_mean():
     big = {k: 1e3 * v for k, v in _obs().items()}
     d = pi(big)
     assert np.all(np.asarray(d.scale) >= 0.25) and np.all(np.abs(np.asarray(d.loc)) <= 1.0)
+
+
+def test_saturation_is_a_hinge_on_the_preactivations_beyond_the_bound():
+    """Hand values: 0.5 * sum of squared excesses over |u| = 3, zero gradient inside."""
+    loc_pre = jnp.asarray([[4.0, -5.0], [2.9, 0.0]])
+    scale_pre = jnp.asarray([[0.0, 3.5], [-3.0, -10.0]])
+    np.testing.assert_allclose(
+        saturation((loc_pre, scale_pre)), [0.5 * (1 + 4 + 0.25), 0.5 * 49], rtol=1e-6
+    )
+    assert float(saturated_fraction((loc_pre, scale_pre))) == 4 / 8
+    g_loc, g_scale = jax.grad(lambda p: jnp.sum(saturation(p)))((loc_pre, scale_pre))
+    np.testing.assert_allclose(g_loc, [[1.0, -2.0], [0.0, 0.0]])
+    np.testing.assert_allclose(g_scale, [[0.0, 0.5], [0.0, -7.0]])
+
+
+def test_a_policy_forward_gives_its_distribution_and_the_heads_preactivations():
+    pi = FlatPolicy(["proprio/"], SHAPES, 3, (16,), KEY)
+    obs = _obs((4, 2))
+    d, (loc_pre, scale_pre) = pi.forward(obs)
+    np.testing.assert_array_equal(d.loc, pi(obs).loc)
+    np.testing.assert_array_equal(d.scale, pi(obs).scale)
+    np.testing.assert_allclose(d.loc, np.tanh(loc_pre), rtol=1e-6)
+    np.testing.assert_allclose(d.scale, 0.1 + 0.9 / (1 + np.exp(-np.asarray(scale_pre))), 1e-6)
+    h = HierarchicalPolicy(["task/", "proprio/"], ["proprio/"], SHAPES, 2, 4, (16,), KEY)
+    sample = h.sample(obs, KEY, 5)
+    assert [u.shape for u in sample.low_preactivations] == [(5, 4, 2, 2)] * 2
+    np.testing.assert_allclose(sample.low.loc, np.tanh(sample.low_preactivations[0]), 1e-6)
+    # A caller that passes the distribution in gets no pre-activations (nothing recomputed).
+    assert pi.sample(obs, KEY, 1, top=d).low_preactivations is None
 
 
 def test_hierarchical_policy_shapes_and_joint_log_prob():

@@ -60,5 +60,12 @@ class GaussianNet(eqx.Module):
         """The torso's input ``[..., F (+E)]``."""
         return network_inputs(obs, self.keys, self.shapes, self.extra_size, extra)
 
+    def preactivations(
+        self, obs: Mapping[str, Array], extra: Array | None = None
+    ) -> tuple[Array, Array]:
+        """The head's ``(loc_pre, scale_pre)``, each ``[..., D]``: ``self(obs, extra)`` is
+        ``self.head.distribution(*self.preactivations(obs, extra))``."""
+        return self.head.preactivations(self.torso(self.features(obs, extra)))
+
     def __call__(self, obs: Mapping[str, Array], extra: Array | None = None) -> DiagGaussian:
         return self.head(self.torso(self.features(obs, extra)))

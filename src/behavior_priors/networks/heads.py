@@ -49,14 +49,52 @@ class GaussianHead(eqx.Module):
             raise ValueError(f"max_scale {max_scale} must exceed min_scale {min_scale}")
         self.max_scale = None if max_scale is None else float(max_scale)
 
-    def __call__(self, h: Array) -> DiagGaussian:
-        loc = self.loc(h)
-        if self.tanh_mean:
-            loc = jnp.tanh(loc)
+    def preactivations(self, h: Array) -> tuple[Array, Array]:
+        """The two linear outputs ``(loc_pre, scale_pre)``, each ``[..., D]``, before the
+        squashing of :meth:`distribution`."""
+        return self.loc(h), self.scale(h)
+
+    def distribution(self, loc_pre: Array, scale_pre: Array) -> DiagGaussian:
+        """The Gaussian ``[..., D]`` from :meth:`preactivations`."""
+        loc = jnp.tanh(loc_pre) if self.tanh_mean else loc_pre
         if self.max_scale is not None:
             # sigmoid(0) = 0.5: the initial scale is midway between the bounds.
-            u = jax.nn.sigmoid(self.scale(h))
+            u = jax.nn.sigmoid(scale_pre)
             return DiagGaussian(loc, self.min_scale + (self.max_scale - self.min_scale) * u)
         # softplus(0) = log 2 ~ 0.69: the initial scale is about 0.7 + min_scale.
-        scale = jax.nn.softplus(self.scale(h)) + self.min_scale
-        return DiagGaussian(loc, scale)
+        return DiagGaussian(loc, jax.nn.softplus(scale_pre) + self.min_scale)
+
+    def __call__(self, h: Array) -> DiagGaussian:
+        return self.distribution(*self.preactivations(h))
+
+
+# Where a bounded action head's squashing stops passing gradient: tanh'(3) = 0.0099 and
+# sigmoid'(3) = 0.045, against tanh'(10) = 8e-9. See saturation().
+SATURATION_BOUND = 3.0
+
+
+def saturation(preactivations: tuple[Array, Array], bound: float = SATURATION_BOUND) -> Array:
+    """``0.5 sum_d [relu(|loc_pre_d| - bound)^2 + relu(|scale_pre_d| - bound)^2]``, ``[...]``,
+    for a bounded action head's :meth:`GaussianHead.preactivations` ``([..., D], [..., D])``.
+
+    Zero (and without gradient) inside the bound, so it does not bias a policy that stays there.
+    Why it is needed: without an entropy bonus, a critic that keeps rising towards the edge of
+    the action box pushes the tanh mean's pre-activation outwards for as long as it rises, and
+    Adam, which normalises the gradient's size, keeps moving it at the learning rate however
+    flat tanh has become. Pre-activations of 10 and more then pass no gradient back (tanh'(10)
+    = 8e-9), the policy stops learning (its gradient norm falls 100-fold) and, when the critic
+    changes its mind, it cannot follow. Measured: one seed in five of the hierarchical agent
+    stayed at random-level returns that way (docs/agent.md). A hinge on the pre-activations
+    bounds them where the gradient is still alive; SAC's first implementation put an L2 penalty
+    (1e-3) on its pre-tanh mean and log-scale for the same reason.
+    """
+    return 0.5 * sum(
+        jnp.sum(jnp.square(jax.nn.relu(jnp.abs(u) - bound)), axis=-1) for u in preactivations
+    )
+
+
+def saturated_fraction(
+    preactivations: tuple[Array, Array], bound: float = SATURATION_BOUND
+) -> Array:
+    """The fraction of pre-activations beyond ``bound`` (a scalar diagnostic)."""
+    return jnp.mean(jnp.stack([jnp.mean(jnp.abs(u) > bound) for u in preactivations]))

@@ -31,12 +31,17 @@ class PolicySample(NamedTuple):
     (``None`` for flat) ``[..., Dz]``, ``low`` ``[S, ..., Da]`` for hierarchical (conditioned on
     each z) or ``[..., Da]`` for flat (a ``Categorical`` with logits ``[..., A]`` when discrete).
     Discrete samples carry no gradient: losses take the exact expectation over ``low``.
+
+    ``low_preactivations``: the bounded action head's ``(loc_pre, scale_pre)`` behind ``low``
+    (shaped like ``low.loc``), for the losses' :func:`~behavior_priors.networks.heads.
+    saturation` term; ``None`` for discrete actions, or when the caller passed in ``top``.
     """
 
     action: Array
     latent: Array
     high: DiagGaussian | None
     low: DiagGaussian | Categorical
+    low_preactivations: tuple[Array, Array] | None = None
 
 
 def action_net(
@@ -56,6 +61,17 @@ def action_net(
     return GaussianNet(
         keys, obs_shapes, action_size, hidden, key, extra_size=extra_size, min_scale=min_scale
     )
+
+
+def forward(
+    net: GaussianNet | CategoricalNet, obs: Mapping[str, Array], extra: Array | None = None
+) -> tuple[DiagGaussian | Categorical, tuple[Array, Array] | None]:
+    """``(net(obs, extra), pre-activations)``: a bounded action head's ``(loc_pre, scale_pre)``
+    from the same pass, or ``None`` for a categorical net."""
+    if isinstance(net, GaussianNet) and net.head.tanh_mean:
+        pre = net.preactivations(obs, extra)
+        return net.head.distribution(*pre), pre
+    return net(obs, extra), None
 
 
 def _empty_latent(action: Array, discrete: bool) -> Array:
@@ -87,9 +103,16 @@ class FlatActing(eqx.Module):
     ) -> PolicySample:
         """S samples; ``top``: ``self.top(obs)`` when the caller has it already."""
         del stop_latent_gradient, prev_latent  # no latent
-        pi = self(obs) if top is None else top
+        pi, pre = self.forward(obs) if top is None else (top, None)
         a = pi.sample(key, (num_samples,))
-        return PolicySample(a, _empty_latent(a, self.discrete), None, pi)
+        return PolicySample(a, _empty_latent(a, self.discrete), None, pi, pre)
+
+    def forward(
+        self, obs: Mapping[str, Array]
+    ) -> tuple[DiagGaussian | Categorical, tuple[Array, Array] | None]:
+        """``(self(obs), None)``; a policy with a bounded Gaussian head also returns its
+        pre-activations (see :func:`forward`)."""
+        return self(obs), None
 
     def log_prob(
         self,
@@ -139,6 +162,11 @@ class FlatPolicy(FlatActing):
 
     def __call__(self, obs: Mapping[str, Array]) -> DiagGaussian | Categorical:
         return self.net(obs)
+
+    def forward(
+        self, obs: Mapping[str, Array]
+    ) -> tuple[DiagGaussian | Categorical, tuple[Array, Array] | None]:
+        return forward(self.net, obs)
 
 
 class HierarchicalPolicy(eqx.Module):
@@ -224,8 +252,8 @@ class HierarchicalPolicy(eqx.Module):
         kz, ka = jax.random.split(key)
         high = self.top(obs, prev_latent) if top is None else top
         z = high.sample(kz, (num_samples,))
-        low = self.low(obs, jax.lax.stop_gradient(z) if stop_latent_gradient else z)
-        return PolicySample(low.sample(ka), z, high, low)
+        low, pre = forward(self.low, obs, jax.lax.stop_gradient(z) if stop_latent_gradient else z)
+        return PolicySample(low.sample(ka), z, high, low, pre)
 
     def log_prob(
         self,

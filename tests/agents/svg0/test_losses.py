@@ -517,6 +517,41 @@ class _QuadraticCritic(eqx.Module):
         return -jnp.sum(self.w * (jnp.square(low.loc - self.c) + jnp.square(low.scale)), axis=-1)
 
 
+@pytest.mark.parametrize("hierarchical", [False, True])
+def test_the_saturation_term_pulls_a_saturated_action_head_back(hierarchical):
+    """A policy whose action means sit deep in tanh's flat tail (pre-activation 10, which
+    Adam reached in training, docs/agent.md) gets no gradient from a critic that rises towards
+    the box edge: tanh'(10) = 8e-9. The hinge term gives the hand-derived pull back, (10 - 3)
+    per dimension on the head's bias, and adds 0.5 * 7^2 per dimension to the loss."""
+    kwargs = dict(kl_cost=0.0, entropy_cost=0.0, latent_dim=2)
+    config = small_config(policy="hierarchical" if hierarchical else "flat", prior="none", **kwargs)
+    policy = _state(config).networks.policy
+    head = (lambda p: p.low.head) if hierarchical else (lambda p: p.net.head)
+    # Pre-activations exactly 10 (mean) and 0 (scale) at every state.
+    policy = eqx.tree_at(
+        lambda p: (head(p).loc.weight, head(p).loc.bias, head(p).scale.weight, head(p).scale.bias),
+        policy,
+        (
+            jnp.zeros_like(head(policy).loc.weight),
+            jnp.full_like(head(policy).loc.bias, 10.0),
+            jnp.zeros_like(head(policy).scale.weight),
+            jnp.zeros_like(head(policy).scale.bias),
+        ),
+    )
+    critic = _QuadraticCritic(jnp.asarray([5.0, 5.0]), jnp.asarray([1.0, 1.0]))  # rises to a = 5
+    batch = random_batch(config, B=3, T=2, seed=1)
+
+    def loss(p, cost):
+        return policy_loss(p, critic, None, batch, KEY, config.replace(saturation_cost=cost))
+
+    (l0, _), g0 = eqx.filter_value_and_grad(loss, has_aux=True)(policy, 0.0)
+    (l1, m1), g1 = eqx.filter_value_and_grad(loss, has_aux=True)(policy, 1.0)
+    assert np.max(np.abs(head(g0).loc.bias)) < 1e-5  # the dead gradient of the defect
+    np.testing.assert_allclose(head(g1).loc.bias, [7.0, 7.0], rtol=1e-4)
+    np.testing.assert_allclose(l1 - l0, 2 * 0.5 * 49.0, rtol=1e-5)
+    assert float(m1["policy/saturated_fraction"]) == 0.5  # the means, not the scales
+
+
 def _relative_error(a, b) -> float:
     fa = jnp.concatenate([x.ravel() for x in jax.tree.leaves(eqx.filter(a, eqx.is_array))])
     fb = jnp.concatenate([x.ravel() for x in jax.tree.leaves(eqx.filter(b, eqx.is_array))])

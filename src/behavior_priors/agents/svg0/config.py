@@ -85,6 +85,9 @@ class SVG0Config:
     # (about -0.88 nats per dimension at min_scale 0.1), so a lower target anneals alpha_H to 0.
     target_entropy: float | None = None
     entropy_learning_rate: float = 3e-4
+    # Weight of the hinge on the bounded action head's pre-activations (beyond +-3, where tanh
+    # and sigmoid stop passing gradient) in the policy loss; see networks.heads.saturation.
+    saturation_cost: float = 1.0
     num_action_samples: int = 10  # S for the bootstrap value V(x)
     num_policy_samples: int = 1  # reparameterised samples per state in the SVG(0) loss
     num_kl_samples: int = 1  # z samples for the low-level term of the KL bound
@@ -164,7 +167,7 @@ class SVG0Config:
                 problems.append(f"target_entropy must be finite, got {self.target_entropy}")
         if not self.entropy_learning_rate > 0:
             problems.append(f"entropy_learning_rate must be > 0, got {self.entropy_learning_rate}")
-        for name in ("kl_cost", "entropy_cost", "min_scale"):
+        for name in ("kl_cost", "entropy_cost", "min_scale", "saturation_cost"):
             if getattr(self, name) < 0:
                 problems.append(f"{name} must be >= 0")
         for name in (

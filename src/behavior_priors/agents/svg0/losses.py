@@ -9,7 +9,9 @@ shape ``[B, T+1, ...]``, a PRNG key and the config, and returns ``(loss, metrics
   from S action samples, plus ``alpha_H H(pi')`` when ``config.soft_value`` (Distral, or
   ``entropy_in_value=True``).
 * :func:`policy_loss`: SVG(0): ``-Q(x, a_theta(x, eps)) + alpha KL(pi_theta || pi0') -
-  alpha_H H(pi_theta)`` through the reparameterised sample. For a hierarchical policy H is
+  alpha_H H(pi_theta)`` through the reparameterised sample, plus ``saturation_cost`` times
+  the hinge that keeps the action head's pre-activations where tanh still passes gradient
+  (:func:`behavior_priors.networks.heads.saturation`). For a hierarchical policy H is
   E_z H(pi^L(.|z, x)), a lower bound on H(a|x) (the differential entropy of z is unbounded and
   changes no behaviour).
 * :func:`prior_loss`: distillation ``KL(pi || pi0_phi)`` with the policy held fixed.
@@ -38,6 +40,7 @@ from behavior_priors.agents.svg0.config import SVG0Config
 from behavior_priors.agents.svg0.networks import SVG0Networks
 from behavior_priors.agents.types import FIRST, LAST, SequenceBatch
 from behavior_priors.networks import Critic, DiscreteCritic, DistralPolicy, FlatPolicy
+from behavior_priors.networks.heads import saturated_fraction, saturation
 from behavior_priors.networks.policies import Policy, sample_entropy
 from behavior_priors.networks.priors import Prior
 from behavior_priors.ops.distributions import Categorical, DiagGaussian
@@ -247,7 +250,11 @@ def policy_loss(
     entropy = sample_entropy(sample)  # E_z H(pi^L(.|z)) for a hierarchical policy
     alpha_h = config.entropy_cost if entropy_cost is None else jax.lax.stop_gradient(entropy_cost)
     loss = jnp.mean(-q + config.kl_cost * kl.total - alpha_h * entropy)
-    metrics = {
+    metrics = {}
+    if sample.low_preactivations is not None:  # a bounded Gaussian action head
+        loss = loss + config.saturation_cost * jnp.mean(saturation(sample.low_preactivations))
+        metrics["policy/saturated_fraction"] = saturated_fraction(sample.low_preactivations)
+    metrics |= {
         "losses/policy": loss,
         "policy/q": jnp.mean(q),
         "policy/entropy": jnp.mean(entropy),
