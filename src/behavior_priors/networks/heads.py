@@ -83,10 +83,10 @@ def saturation(preactivations: tuple[Array, Array], bound: float = SATURATION_BO
     Adam, which normalises the gradient's size, keeps moving it at the learning rate however
     flat tanh has become. Pre-activations of 10 and more then pass no gradient back (tanh'(10)
     = 8e-9), the policy stops learning (its gradient norm falls 100-fold) and, when the critic
-    changes its mind, it cannot follow. Measured: one seed in five of the hierarchical agent
-    stayed at random-level returns that way (docs/agent.md). A hinge on the pre-activations
-    bounds them where the gradient is still alive; SAC's first implementation put an L2 penalty
-    (1e-3) on its pre-tanh mean and log-scale for the same reason.
+    changes its mind, it cannot follow. Measured: one run in 15 of the hierarchical agent on the
+    learning test stayed at random-level returns that way (docs/agent.md). A hinge on the
+    pre-activations bounds them where the gradient is still alive; SAC's first implementation
+    put an L2 penalty (1e-3) on its pre-tanh mean and log-scale for the same reason.
     """
     return 0.5 * sum(
         jnp.sum(jnp.square(jax.nn.relu(jnp.abs(u) - bound)), axis=-1) for u in preactivations
