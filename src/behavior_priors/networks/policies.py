@@ -63,7 +63,7 @@ def action_net(
     )
 
 
-def forward(
+def net_forward(
     net: GaussianNet | CategoricalNet, obs: Mapping[str, Array], extra: Array | None = None
 ) -> tuple[DiagGaussian | Categorical, tuple[Array, Array] | None]:
     """``(net(obs, extra), pre-activations)``: a bounded action head's ``(loc_pre, scale_pre)``
@@ -111,7 +111,7 @@ class FlatActing(eqx.Module):
         self, obs: Mapping[str, Array]
     ) -> tuple[DiagGaussian | Categorical, tuple[Array, Array] | None]:
         """``(self(obs), None)``; a policy with a bounded Gaussian head also returns its
-        pre-activations (see :func:`forward`)."""
+        pre-activations (see :func:`net_forward`)."""
         return self(obs), None
 
     def log_prob(
@@ -166,7 +166,7 @@ class FlatPolicy(FlatActing):
     def forward(
         self, obs: Mapping[str, Array]
     ) -> tuple[DiagGaussian | Categorical, tuple[Array, Array] | None]:
-        return forward(self.net, obs)
+        return net_forward(self.net, obs)
 
 
 class HierarchicalPolicy(eqx.Module):
@@ -252,7 +252,8 @@ class HierarchicalPolicy(eqx.Module):
         kz, ka = jax.random.split(key)
         high = self.top(obs, prev_latent) if top is None else top
         z = high.sample(kz, (num_samples,))
-        low, pre = forward(self.low, obs, jax.lax.stop_gradient(z) if stop_latent_gradient else z)
+        z_low = jax.lax.stop_gradient(z) if stop_latent_gradient else z
+        low, pre = net_forward(self.low, obs, z_low)
         return PolicySample(low.sample(ka), z, high, low, pre)
 
     def log_prob(
