@@ -1,5 +1,5 @@
 """Pure math on arrays: distributions, KL (analytic, hierarchical bound, Monte Carlo),
-Retrace targets and returns.
+Retrace targets and returns; and the CPU lowering of JAX's random-number hash.
 
 Functions here take and return arrays (or small ``NamedTuple`` pytrees of arrays), have no
 state, work under ``jit``, and treat one sequence at a time where time matters: batch them
@@ -21,6 +21,11 @@ from behavior_priors.ops.kl import (
 )
 from behavior_priors.ops.retrace import retrace_targets, retrace_targets_discrete
 from behavior_priors.ops.returns import discounted_returns, episode_return
+from behavior_priors.ops.threefry import threefry2x32, use_fast_threefry_on_cpu
+
+# Every agent imports this package: register the straight-line random-number hash for the CPU
+# before anything of ours is compiled (same numbers, no ``while`` loop per draw; threefry.py).
+use_fast_threefry_on_cpu()
 
 __all__ = [
     "Categorical",
@@ -36,4 +41,6 @@ __all__ = [
     "retrace_targets",
     "retrace_targets_discrete",
     "standard_normal_like",
+    "threefry2x32",
+    "use_fast_threefry_on_cpu",
 ]

@@ -163,10 +163,17 @@ class SequenceReplay:
         start = self._rng.integers(0, starts_per_copy, size=batch_size)
         copy = self._rng.integers(0, self.num_envs, size=batch_size)
         rows = (oldest + start[:, None] + np.arange(self.sequence_length + 1)) % self.capacity
-        cols = copy[:, None]
-        f = {k: v[rows, cols] for k, v in self._fields.items()}
+        # Element (row, copy) of a [C, N, ...] array is row * N + copy of its [C * N, ...] view:
+        # one np.take per array, about twice as fast as indexing with rows and copies (the
+        # sampling is on the host's side of every learner step).
+        flat = rows * self.num_envs + copy[:, None]  # [B, T+1]
+
+        def gather(v: np.ndarray) -> np.ndarray:
+            return np.take(v.reshape(-1, *v.shape[2:]), flat, axis=0)
+
+        f = {k: gather(v) for k, v in self._fields.items()}
         f["step_type"] = f["step_type"].astype(np.int32)
-        return SequenceBatch(observation={k: v[rows, cols] for k, v in self._obs.items()}, **f)
+        return SequenceBatch(observation={k: gather(v) for k, v in self._obs.items()}, **f)
 
     @property
     def nbytes(self) -> int:
