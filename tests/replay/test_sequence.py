@@ -96,6 +96,22 @@ def test_windows_are_consecutive_steps_of_one_copy_with_next_step_rewards():
     assert starts == set(range(30 - T)) and {c for _, c in seen} == set(range(N))
 
 
+def test_a_flat_policy_replay_without_latents_samples_windows():
+    """latent_dim=0 (a flat policy) stores latents of width 0: sampling must still give
+    ``[B, T+1, 0]`` latents (a gather through ``reshape(-1, 0)`` cannot, as size 0 leaves -1
+    undetermined) and the same windows as with latents."""
+    replay = SequenceReplay(N * 50, N, T, SPEC, (2,), latent_dim=0, seed=0)
+    data = [
+        (ts, a, e._replace(latent=e.latent[:, :0], prev_latent=e.prev_latent[:, :0]))
+        for ts, a, e in stream(30)
+    ]
+    for ts, a, e in data:
+        replay.add(ts, a, e)
+    batch = replay.sample(64)
+    assert batch.latent.shape == batch.prev_latent.shape == (64, T + 1, 0)
+    for b in range(64):
+        check_window(batch, b, data)
+
 def test_episode_boundaries_cut_the_trace_and_truncation_keeps_the_final_observation():
     replay, _ = filled()
     batch = replay.sample(512)

@@ -169,7 +169,8 @@ class SequenceReplay:
         flat = rows * self.num_envs + copy[:, None]  # [B, T+1]
 
         def gather(v: np.ndarray) -> np.ndarray:
-            return np.take(v.reshape(-1, *v.shape[2:]), flat, axis=0)
+            rows_total = v.shape[0] * v.shape[1]  # not -1: latents of width 0 have size 0
+            return np.take(v.reshape(rows_total, *v.shape[2:]), flat, axis=0)
 
         f = {k: gather(v) for k, v in self._fields.items()}
         f["step_type"] = f["step_type"].astype(np.int32)

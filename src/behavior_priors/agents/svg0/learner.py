@@ -243,41 +243,60 @@ def update(
 
 
 @functools.lru_cache(maxsize=16)
+def _compiled_updates(config: SVG0Config) -> tuple[Any, Any, dict]:
+    """Per config: the plain jitted update, the function to jit with donation, and the cache of
+    its compiled forms, which every donating update of this config shares."""
+
+    def _update(state: TrainState, batch: SequenceBatch):
+        return update(config, state, batch)
+
+    return eqx.filter_jit(_update), _update, {}
+
+
 def make_update_fn(config: SVG0Config, donate: bool = False):
-    """``update(state, batch) -> (state, metrics)``, jitted, with ``config`` baked in. Cached
-    per config, so runs with the same agent config in one process share the compiled code.
+    """``update(state, batch) -> (state, metrics)``, jitted, with ``config`` baked in. The
+    compiled code is cached per config, so runs with the same agent config in one process share
+    it.
 
     ``donate=True`` hands the input state's buffers to XLA, which writes the new state into them
     (no allocation and copy of every parameter and Adam moment per step) and skips
     ``eqx.filter_jit``'s per-call bookkeeping: about 15% faster per update on the CPU
     (``docs/benchmarks.md``). The caller must then drop the old state: its arrays are deleted.
-    The run loop does this; keep the default when you compare states before and after.
+    The run loop does this; keep the default when you compare states before and after. Each
+    call makes a new donating function (sharing the compiled code), which keeps the state it
+    returned last: give each loop its own.
     """
-
-    def _update(state: TrainState, batch: SequenceBatch):
-        return update(config, state, batch)
-
-    if not donate:
-        return eqx.filter_jit(_update)
-    return _DonatingUpdate(_update)
+    plain, fn, compiled = _compiled_updates(config)
+    return _DonatingUpdate(fn, compiled) if donate else plain
 
 
 class _DonatingUpdate:
     """``jax.jit`` over the state's array leaves with buffer donation. The non-array leaves
     (activation functions, sizes) and the tree structure are the static part: one compiled
-    function per distinct static part, like ``eqx.filter_jit`` but without re-partitioning
-    modules on the hot path."""
+    function per distinct static part (in ``compiled``, shared), like ``eqx.filter_jit`` but
+    without re-partitioning modules on the hot path."""
 
-    def __init__(self, fn):
+    def __init__(self, fn, compiled: dict[Any, Any]):
         self._fn = fn
-        self._compiled: dict[Any, Any] = {}
+        self._compiled = compiled
+        # The state this object returned last, and its parts as _jitted gives them: the run
+        # loop passes that state straight back, and flattening it again (modules are flattened
+        # in Python) cost about 0.25 ms of the host's time per update, which the update then
+        # competes with for the 2 cores (docs/benchmarks.md, "Where a demo step's time goes").
+        self._last: tuple[TrainState, tuple] | None = None
 
     def __call__(self, state: TrainState, batch: SequenceBatch):
-        fn, arrays, is_array, leaves, treedef = self._jitted(state)
+        if self._last is not None and state is self._last[0]:
+            fn, arrays, is_array, leaves, treedef = self._last[1]
+        else:
+            fn, arrays, is_array, leaves, treedef = self._jitted(state)
+        self._last = None  # its arrays are donated now
         new_arrays, metrics = fn(arrays, batch)
         it = iter(new_arrays)
         new_leaves = [next(it) if a else x for a, x in zip(is_array, leaves, strict=True)]
-        return jax.tree.unflatten(treedef, new_leaves), metrics
+        new_state = jax.tree.unflatten(treedef, new_leaves)
+        self._last = (new_state, (fn, list(new_arrays), is_array, new_leaves, treedef))
+        return new_state, metrics
 
     def lower(self, state: TrainState, batch: SequenceBatch) -> jax.stages.Lowered:
         """The lowered computation this object runs for ``state`` and ``batch`` (nothing is
@@ -299,6 +318,8 @@ class _DonatingUpdate:
         return fn, arrays, is_array, leaves, treedef
 
     def _build(self, treedef, is_array, static):
+        update = self._fn  # not self: the shared compiled function must not keep this object
+
         def merge(arrays):
             it = iter(arrays)
             return jax.tree.unflatten(
@@ -306,7 +327,7 @@ class _DonatingUpdate:
             )
 
         def step(arrays, batch):
-            new_state, metrics = self._fn(merge(arrays), batch)
+            new_state, metrics = update(merge(arrays), batch)
             new_leaves, new_treedef = jax.tree.flatten(new_state)
             if new_treedef != treedef:  # the update never changes the state's structure
                 raise AssertionError(f"update changed the state's structure: {new_treedef}")
