@@ -112,6 +112,7 @@ def test_a_flat_policy_replay_without_latents_samples_windows():
     for b in range(64):
         check_window(batch, b, data)
 
+
 def test_episode_boundaries_cut_the_trace_and_truncation_keeps_the_final_observation():
     replay, _ = filled()
     batch = replay.sample(512)
