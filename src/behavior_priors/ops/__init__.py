@@ -23,8 +23,8 @@ from behavior_priors.ops.retrace import retrace_targets, retrace_targets_discret
 from behavior_priors.ops.returns import discounted_returns, episode_return
 from behavior_priors.ops.threefry import threefry2x32, use_fast_threefry_on_cpu
 
-# Every agent imports this package: register the straight-line random-number hash for the CPU
-# before anything of ours is compiled (same numbers, no ``while`` loop per draw; threefry.py).
+# Every agent imports this package: register the CPU lowering of the random-number hash before
+# anything of ours is compiled (same numbers, no ``while`` loop per draw; threefry.py).
 use_fast_threefry_on_cpu()
 
 __all__ = [
