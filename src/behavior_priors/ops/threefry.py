@@ -39,8 +39,9 @@ _ROTATIONS = ((13, 15, 26, 6), (17, 29, 16, 24))
 _PARITY = np.uint32(0x1BD11BDA)  # the key schedule's parity constant
 
 
-def _rotate_left(x: jax.Array, d: int) -> jax.Array:
-    return (x << np.uint32(d)) | (x >> np.uint32(32 - d))
+def _rotate_left(x: jax.Array, d: np.uint32 | jax.Array) -> jax.Array:
+    """``x`` rotated left by ``d`` bits (a uint32, static or traced)."""
+    return (x << d) | (x >> (np.uint32(32) - d))
 
 
 def threefry2x32(
@@ -60,7 +61,7 @@ def threefry2x32(
     for i in range(5):  # 5 groups of 4 rounds, a key injection after each
         for r in _ROTATIONS[i % 2]:
             a = a + b
-            b = _rotate_left(b, r) ^ a
+            b = _rotate_left(b, np.uint32(r)) ^ a
         a = a + ks[(i + 1) % 3]
         b = b + ks[(i + 2) % 3] + np.uint32(i + 1)
     return a, b
@@ -80,9 +81,8 @@ def threefry2x32_rolled(
     def group(i, carry):
         a, b, ks = carry
         for j in range(4):
-            r = rotations[i % 2, j]
             a = a + b
-            b = ((b << r) | (b >> (np.uint32(32) - r))) ^ a
+            b = _rotate_left(b, rotations[i % 2, j]) ^ a
         a = a + ks[1]
         b = b + ks[2] + (i + 1).astype(jnp.uint32)
         return a, b, (ks[1], ks[2], ks[0])  # the key schedule moves on by one word
