@@ -62,7 +62,7 @@ def child(lowering: str, reps: int, updates: int) -> dict:
     trainer.run(total_env_steps=config.warmup_steps - config.num_envs)
     batch = trainer.replay.sample(config.batch_size)
     t = time.perf_counter()  # the update's first compilation in this process
-    compiled = trainer.update_fn.lower(trainer.state, batch).compile()
+    compiled = trainer.learner.lower(batch).compile()
     compile_s = time.perf_counter() - t
     loops = compiled.as_text().count(" while(")
     trainer.run(total_env_steps=config.warmup_steps + 50 * config.num_envs)
@@ -75,7 +75,7 @@ def child(lowering: str, reps: int, updates: int) -> dict:
 
     def updates_on_batch(n: int) -> None:
         for _ in range(n):
-            trainer.state, _ = trainer.update_fn(trainer.state, batch)
+            trainer.learner.update(batch)
 
     def loop_steps(n: int) -> None:
         for _ in range(n):

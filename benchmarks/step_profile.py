@@ -47,7 +47,7 @@ def timed_parts(t: Trainer, steps: int, parts: dict[str, float]) -> float:
     for _ in range(steps):
         t0 = clock()
         action, extras, t.actor_state, t.act_key = t._act(
-            t.state.networks.policy, t.ts.observation, t.ts.first(), t.actor_state, t.act_key
+            t.learner.policy_arrays(), t.ts.observation, t.ts.first(), t.actor_state, t.act_key
         )
         action, extras = np.asarray(action), jax.tree.map(np.asarray, extras)
         t1 = clock()
@@ -68,7 +68,7 @@ def timed_parts(t: Trainer, steps: int, parts: dict[str, float]) -> float:
             t5 = clock()
             batch = t.replay.sample(c.batch_size)
             t6 = clock()
-            t.state, metrics = t.update_fn(t.state, batch)
+            metrics = t.learner.update(batch)
             jax.block_until_ready(metrics)
             t7 = clock()
             parts["replay_sample"] += t6 - t5

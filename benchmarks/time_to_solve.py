@@ -24,9 +24,10 @@ Methods (``--methods``):
   env copies (a ``DummyVecEnv``), our update-to-data ratio (gradient steps per vector step),
   our network sizes, learning rate, discount, and transitions per update (windows x steps).
 
-Reported per method and task over ``--seeds``: env steps and wall seconds (evaluation
-excluded) to the threshold, and the evaluation score reached within ``--budget-s`` seconds of
-training. Writes ``benchmarks/out/time_to_solve.json`` and prints a table.
+Reported per method and task over ``--seeds`` seeds from ``--first-seed`` (default 0): env
+steps and wall seconds (evaluation excluded) to the threshold, and the evaluation score
+reached within ``--budget-s`` seconds of training. Writes ``benchmarks/out/time_to_solve.json``
+and prints a table.
 
     .venv/bin/python benchmarks/time_to_solve.py --tasks pendulum --seeds 3
     # needs the bench extra (make bench installs it, with torch's CPU wheel first)
@@ -286,7 +287,8 @@ def main() -> None:
         default=["ours", "sbx", "sbx-matched", "sb3", "sb3-matched"],
         choices=["ours", "sbx", "sbx-matched", "sb3", "sb3-matched"],
     )
-    p.add_argument("--seeds", type=int, default=3)
+    p.add_argument("--seeds", type=int, default=3, help="how many seeds")
+    p.add_argument("--first-seed", type=int, default=0, help="the first seed's number")
     p.add_argument("--budget-s", type=float, default=60.0, help="wall-clock budget for the score")
     p.add_argument("--max-s", type=float, default=600.0, help="give up after this much training")
     p.add_argument("--keep-going", action="store_true", help="train to the cap after solving")
@@ -312,7 +314,7 @@ def main() -> None:
     for task_name in args.tasks:
         task = TASKS[task_name]
         print(f"{task_name}: {task.metric} >= {task.threshold}", flush=True)
-        for seed in range(args.seeds):
+        for seed in range(args.first_seed, args.first_seed + args.seeds):
             for method in args.methods:
                 results.append(time_to_threshold(method, task, seed, args))
     table = summarise(results, args.tasks, args.methods, args.budget_s)

@@ -7,6 +7,7 @@ import jax
 import numpy as np
 
 from behavior_priors.agents.svg0.learner import copy_arrays
+from behavior_priors.training.acting import make_actor
 from behavior_priors.training.loop import Trainer, learning_due
 from behavior_priors.training.presets import get_preset
 
@@ -37,8 +38,9 @@ def test_a_step_acts_with_the_parameters_before_its_updates():
     assert t.updates == updates_before + owed
     after = _arrays(t.state)
     assert any(not np.array_equal(a, b) for a, b in zip(params_before, after, strict=True))
-    # The same actor call, made by hand with the parameters from before the step's updates.
-    expected, *_ = t._act(policy, obs, first, actor_state, key)
+    # The same actor call, made by hand with the parameters from before the step's updates,
+    # through the actor that takes the policy as a module (the loop's takes its arrays).
+    expected, *_ = make_actor(TINY.agent)(policy, obs, first, actor_state, key)
     np.testing.assert_array_equal(taken["action"], np.asarray(expected))
 
 

@@ -1,5 +1,6 @@
 """The one actor factory: a compiled ``act`` for the policy or the prior, sampling or
-deterministic, for one run or for S vmapped seeds.
+deterministic, for one run or for S vmapped seeds, taking the policy as a module or as its
+arrays.
 
 Every place that acts (the training loops, Ray actors, evaluation, videos, a loaded policy)
 gets its function here, so they all pick actions the same way from the same random stream::
@@ -23,6 +24,7 @@ import equinox as eqx
 import jax
 
 from behavior_priors.agents import svg0
+from behavior_priors.agents.arrays import ArrayLayout
 
 Act = Callable[..., tuple[Any, Any, svg0.ActorState, jax.Array]]
 
@@ -61,6 +63,24 @@ def make_actor(
         otherwise the policy.
     """
     return jax.jit(_step(agent, deterministic, use_prior))
+
+
+@functools.lru_cache(maxsize=64)
+def make_array_actor(
+    agent: svg0.SVG0Config, policy_layout: ArrayLayout, *, deterministic: bool = False
+) -> Act:
+    """:func:`make_actor` (sampling with the policy) for a loop that holds the policy as its
+    arrays: ``act(policy_arrays, obs, first, actor_state, key)``, where ``policy_arrays`` is
+    the list :class:`~behavior_priors.agents.svg0.InPlaceLearner` gives and ``policy_layout``
+    (its ``policy_layout``) puts the policy back together inside the compiled function. The
+    same actions as :func:`make_actor` on the policy, without flattening its modules in Python
+    on every call."""
+    step = _step(agent, deterministic, False)
+
+    def act(policy_arrays, obs, first, state, key):
+        return step(policy_layout.merge(policy_arrays), obs, first, state, key)
+
+    return jax.jit(act)
 
 
 def make_vmapped_actor(

@@ -41,7 +41,7 @@ from behavior_priors.agents import svg0
 from behavior_priors.envs.base import Env, TimeStep, spawn_like
 from behavior_priors.envs.registry import make
 from behavior_priors.replay import SequenceReplay
-from behavior_priors.training.acting import make_actor
+from behavior_priors.training.acting import make_array_actor
 from behavior_priors.training.actions import ActionLayout
 from behavior_priors.training.config import TrainConfig
 from behavior_priors.training.episodes import EpisodeStats, EpisodeTracker
@@ -84,11 +84,13 @@ class Trainer:
 
         key = jax.random.PRNGKey(c.seed)
         k_init, self.act_key = jax.random.split(key)
-        self.state = learner_state_from_specs(c.agent, self.obs_shapes, self.actions, k_init)
-        # The loop owns the state and never reads an old one: let XLA update it in place.
-        self.update_fn = svg0.make_update_fn(c.agent, donate=True)
+        # The loop owns the state and never reads an old one: XLA updates it in place, and the
+        # actor reads the policy's arrays without a TrainState being rebuilt per update.
+        self.learner = svg0.InPlaceLearner(
+            c.agent, learner_state_from_specs(c.agent, self.obs_shapes, self.actions, k_init)
+        )
         agent = c.agent
-        self._act = make_actor(agent)
+        self._act = make_array_actor(agent, self.learner.policy_layout)
         self.replay = SequenceReplay(
             capacity_steps=c.replay_capacity,
             num_envs=c.num_envs,
@@ -112,6 +114,17 @@ class Trainer:
         self.history: list[dict[str, float]] = []
         self.pending_metrics: Any = None  # the latest update's metrics, not logged yet
 
+    @property
+    def state(self) -> svg0.TrainState:
+        """The learner state. An update deletes the arrays of the one before it: copy what you
+        keep (``svg0.learner.copy_arrays``)."""
+        return self.learner.state
+
+    @state.setter
+    def state(self, state: svg0.TrainState) -> None:
+        self.learner.reset(state)
+        self._act = make_array_actor(self.config.agent, self.learner.policy_layout)
+
     # -- one batched step ----------------------------------------------------------------------
     def step(self) -> EpisodeStats:
         """One iteration of the loop (module docstring): act, learn, step the environments.
@@ -124,7 +137,7 @@ class Trainer:
         """Dispatch the actor's call on the current observations with the current parameters;
         returns its ``action [B, Da]`` and extras without waiting for them."""
         action, extras, self.actor_state, self.act_key = self._act(
-            self.state.networks.policy,
+            self.learner.policy_arrays(),
             self.ts.observation,
             self.ts.first(),
             self.actor_state,
@@ -166,7 +179,7 @@ class Trainer:
         metrics = None
         while self.update_debt >= 1.0:
             batch = self.replay.sample(c.batch_size)
-            self.state, metrics = self.update_fn(self.state, batch)
+            metrics = self.learner.update(batch)
             self.updates += 1
             self.update_debt -= 1.0
         if metrics is not None:

@@ -15,7 +15,7 @@ from behavior_priors.agents.svg0 import (
     prior_loss,
     prior_low_level,
 )
-from behavior_priors.agents.svg0.learner import MODULES
+from behavior_priors.agents.svg0.learner import MODULES, InPlaceLearner
 from behavior_priors.ops import gaussian_kl, hierarchical_kl_bound
 
 from .helpers import ACTION_SIZE, SHAPES, VARIANTS, random_batch, small_config
@@ -706,4 +706,42 @@ def test_the_donating_update_reuses_the_state_it_returned_and_nothing_else():
     ref, _ = plain(bump(ref), batch)
     state, _ = donating(bump(state), batch)
     for a, b in zip(_arrays(state), _arrays(ref), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
+
+
+def test_the_in_place_learner_matches_the_plain_update_and_rebuilds_its_state_when_read():
+    """The run loop's learner keeps the state as the donating update's arrays: its updates
+    equal the plain update's, step for step; the state is rebuilt on the first read after an
+    update and is then the same object; the policy's arrays are the rebuilt policy's; a batch
+    that cannot be compiled leaves the state as it was; reset continues from another state."""
+    config = small_config()
+    batch = random_batch(config)
+    plain = make_update_fn(config)
+    ref = _state(config)
+    learner = InPlaceLearner(config, _state(config))
+    for _ in range(3):
+        ref, ref_metrics = plain(ref, batch)
+        metrics = learner.update(batch)
+    state = learner.state
+    assert learner.state is state
+    for a, b in zip(_arrays(state), _arrays(ref), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
+    for k, v in ref_metrics.items():
+        np.testing.assert_allclose(np.asarray(metrics[k]), np.asarray(v), rtol=1e-5, atol=1e-7)
+    policy = jax.tree.leaves(eqx.filter(state.networks.policy, eqx.is_array))
+    assert len(policy) == len(learner.policy_arrays())
+    assert all(a is b for a, b in zip(policy, learner.policy_arrays(), strict=True))
+
+    before = _arrays(learner.state)
+    with pytest.raises(KeyError):  # no observations: fails while tracing, nothing donated
+        learner.update(batch._replace(observation={}))
+    for a, b in zip(_arrays(learner.state), before, strict=True):
+        np.testing.assert_array_equal(a, b)
+
+    fresh = _state(config)
+    learner.reset(fresh)
+    assert learner.state is fresh
+    learner.update(batch)
+    expected, _ = plain(_state(config), batch)
+    for a, b in zip(_arrays(learner.state), _arrays(expected), strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)

@@ -3,7 +3,8 @@
 * :mod:`.config`: :class:`SVG0Config`, every choice of the method.
 * :mod:`.networks`: builds policy, prior and critic from a config.
 * :mod:`.losses`: critic (Retrace), policy (SVG(0)) and prior (distillation) losses.
-* :mod:`.learner`: :class:`TrainState` and the jitted ``update``.
+* :mod:`.learner`: :class:`TrainState`, the jitted ``update``, and :class:`InPlaceLearner`,
+  the run loop's state advanced by the donating update.
 * :mod:`.actor`: batched ``select_action`` with the extras replay needs.
 """
 
@@ -16,6 +17,7 @@ from behavior_priors.agents.svg0.actor import (
 )
 from behavior_priors.agents.svg0.config import SVG0Config
 from behavior_priors.agents.svg0.learner import (
+    InPlaceLearner,
     TrainState,
     check_finite,
     init,
@@ -32,6 +34,7 @@ from behavior_priors.agents.svg0.networks import SVG0Networks, make_networks, pr
 
 __all__ = [
     "ActorState",
+    "InPlaceLearner",
     "SVG0Config",
     "SVG0Networks",
     "TrainState",

@@ -17,6 +17,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from behavior_priors.agents.arrays import ArrayLayout
 from behavior_priors.agents.svg0.config import SVG0Config
 from behavior_priors.agents.svg0.losses import critic_loss, policy_loss, prior_loss
 from behavior_priors.agents.svg0.networks import SVG0Networks, make_networks
@@ -272,68 +273,109 @@ def make_update_fn(config: SVG0Config, donate: bool = False):
 
 class _DonatingUpdate:
     """``jax.jit`` over the state's array leaves with buffer donation. The non-array leaves
-    (activation functions, sizes) and the tree structure are the static part: one compiled
-    function per distinct static part (in ``compiled``, shared), like ``eqx.filter_jit`` but
-    without re-partitioning modules on the hot path."""
+    (activation functions, sizes) and the tree structure are the static part
+    (:class:`~behavior_priors.agents.arrays.ArrayLayout`): one compiled function per layout (in
+    ``compiled``, shared), like ``eqx.filter_jit`` but without re-partitioning modules on the
+    hot path."""
 
-    def __init__(self, fn, compiled: dict[Any, Any]):
+    def __init__(self, fn, compiled: dict[ArrayLayout, Any]):
         self._fn = fn
         self._compiled = compiled
-        # The state this object returned last, and its parts as _jitted gives them: the run
-        # loop passes that state straight back, and flattening it again (modules are flattened
-        # in Python) cost about 0.25 ms of the host's time per update, which the update then
-        # competes with for the 2 cores (docs/benchmarks.md, "Where a demo step's time goes").
+        # The state this object returned last, with its arrays and layout: a loop passes that
+        # state straight back, and flattening it again (modules are flattened in Python) cost
+        # about 0.25 ms of the host's time per update, which the update then competes with for
+        # the 2 cores (docs/benchmarks.md, "Where a demo step's time goes").
         self._last: tuple[TrainState, tuple] | None = None
 
     def __call__(self, state: TrainState, batch: SequenceBatch):
         if self._last is not None and state is self._last[0]:
-            fn, arrays, is_array, leaves, treedef = self._last[1]
+            fn, arrays, layout = self._last[1]
         else:
-            fn, arrays, is_array, leaves, treedef = self._jitted(state)
+            fn, arrays, layout = self.split(state)
         self._last = None  # its arrays are donated now
         new_arrays, metrics = fn(arrays, batch)
-        it = iter(new_arrays)
-        new_leaves = [next(it) if a else x for a, x in zip(is_array, leaves, strict=True)]
-        new_state = jax.tree.unflatten(treedef, new_leaves)
-        self._last = (new_state, (fn, list(new_arrays), is_array, new_leaves, treedef))
+        new_state = layout.merge(new_arrays)
+        self._last = (new_state, (fn, new_arrays, layout))
         return new_state, metrics
 
     def lower(self, state: TrainState, batch: SequenceBatch) -> jax.stages.Lowered:
         """The lowered computation this object runs for ``state`` and ``batch`` (nothing is
         executed or donated): ``.compile().as_text()`` is the module a profile's thunks name."""
-        fn, arrays, *_ = self._jitted(state)
+        fn, arrays, _ = self.split(state)
         return fn.lower(arrays, batch)
 
-    def _jitted(self, state: TrainState):
-        """The jitted step for ``state``'s static part (built once) and the state split into
-        its array leaves, which the step takes, and the rest."""
-        leaves, treedef = jax.tree.flatten(state)
-        is_array = tuple(eqx.is_array(x) for x in leaves)
-        static = tuple(None if a else x for a, x in zip(is_array, leaves, strict=True))
-        key = (treedef, static)
-        fn = self._compiled.get(key)
+    def split(self, state: TrainState):
+        """``(step, arrays, layout)``: the jitted ``step(arrays, batch) -> (new arrays,
+        metrics)`` for ``state``'s layout (built once per layout), which donates ``arrays``,
+        and ``state`` taken apart into its arrays and layout."""
+        arrays, layout = ArrayLayout.split(state)
+        fn = self._compiled.get(layout)
         if fn is None:
-            fn = self._compiled[key] = self._build(treedef, is_array, static)
-        arrays = [x for a, x in zip(is_array, leaves, strict=True) if a]
-        return fn, arrays, is_array, leaves, treedef
+            fn = self._compiled[layout] = self._build(layout)
+        return fn, arrays, layout
 
-    def _build(self, treedef, is_array, static):
+    def _build(self, layout: ArrayLayout):
         update = self._fn  # not self: the shared compiled function must not keep this object
 
-        def merge(arrays):
-            it = iter(arrays)
-            return jax.tree.unflatten(
-                treedef, [next(it) if a else s for a, s in zip(is_array, static, strict=True)]
-            )
-
         def step(arrays, batch):
-            new_state, metrics = update(merge(arrays), batch)
-            new_leaves, new_treedef = jax.tree.flatten(new_state)
-            if new_treedef != treedef:  # the update never changes the state's structure
-                raise AssertionError(f"update changed the state's structure: {new_treedef}")
-            return [x for a, x in zip(is_array, new_leaves, strict=True) if a], metrics
+            new_state, metrics = update(layout.merge(arrays), batch)
+            new_arrays, new_layout = ArrayLayout.split(new_state)
+            if new_layout.treedef != layout.treedef:  # the update never changes the structure
+                raise AssertionError(f"update changed the state's structure: {new_layout}")
+            return new_arrays, metrics
 
         return jax.jit(step, donate_argnums=0)
+
+
+class InPlaceLearner:
+    """The learner state of one run loop, advanced in place by the donating update.
+
+    The state is kept as the arrays the compiled update takes and returns, and the
+    :class:`TrainState` is rebuilt from them only when it is read (:attr:`state`), not after
+    every update: rebuilding its equinox modules in Python took about 0.16 ms of host time per
+    update, taken from the update on the same 2 cores (docs/benchmarks.md, "The host's share of
+    the two cores"). The actor reads the policy's arrays directly (:meth:`policy_arrays`, for
+    ``behavior_priors.training.acting.make_array_actor``). As with ``make_update_fn(...,
+    donate=True)``, an update deletes the arrays of the state before it: a :attr:`state` read
+    earlier is then unusable (copy what you keep).
+    """
+
+    def __init__(self, config: SVG0Config, state: TrainState):
+        self._update = make_update_fn(config, donate=True)
+        self.reset(state)
+
+    def reset(self, state: TrainState) -> None:
+        """Continue from ``state`` (a fresh, restored or transferred one); its arrays are
+        donated by the next update."""
+        self._step, self._arrays, self._layout = self._update.split(state)
+        self._state: TrainState | None = state
+        policy, self.policy_layout = ArrayLayout.split(state.networks.policy)
+        # The policy is the state's first field's first field: its arrays come first.
+        if any(a is not b for a, b in zip(policy, self._arrays, strict=False)):
+            raise AssertionError("the policy's arrays are not the first of the learner state's")
+        self._num_policy = len(policy)
+
+    @property
+    def state(self) -> TrainState:
+        """The current learner state (rebuilt on the first read after an update)."""
+        if self._state is None:
+            self._state = self._layout.merge(self._arrays)
+        return self._state
+
+    def update(self, batch: SequenceBatch) -> dict[str, Array]:
+        """One learner step on ``batch`` (dispatched, not waited for); returns its metrics. If
+        the call fails before running (a batch of the wrong layout), the state is unchanged."""
+        new_arrays, metrics = self._step(self._arrays, batch)
+        self._arrays, self._state = new_arrays, None
+        return metrics
+
+    def policy_arrays(self) -> list[Array]:
+        """The policy's arrays, in the order of :attr:`policy_layout`."""
+        return self._arrays[: self._num_policy]
+
+    def lower(self, batch: SequenceBatch) -> jax.stages.Lowered:
+        """The lowered update for the current state and ``batch`` (nothing runs)."""
+        return self._step.lower(self._arrays, batch)
 
 
 def check_finite(metrics: Mapping[str, Any], step: int) -> None:
