@@ -31,7 +31,7 @@ import jax
 import jax.numpy as jnp
 
 sys.path.insert(0, str(Path(__file__).parent))
-from behavior_priors.agents.svg0 import init, make_update_fn
+from behavior_priors.agents.svg0 import InPlaceLearner, init
 from behavior_priors.training.presets import get_preset
 from learner_throughput import (
     ACTION_SIZE,
@@ -145,10 +145,10 @@ def dot_chain_flops_per_s(rows: int, size: int, n: int = 200, repeats: int = 20)
     return 2.0 * rows * size * size * n / seconds
 
 
-def compiled_text(update, state, batch) -> str:
-    """The optimised HLO text of the executable ``update`` (``make_update_fn(..., donate=True)``)
-    runs for this state and batch: the module whose thunks the trace names."""
-    return update.lower(state, batch).compile().as_text()
+def compiled_text(learner: InPlaceLearner, batch) -> str:
+    """The optimised HLO text of the executable the run loop's learner runs for ``batch``: the
+    module whose thunks the trace names."""
+    return learner.lower(batch).compile().as_text()
 
 
 def profile(updates: int) -> dict:
@@ -156,16 +156,16 @@ def profile(updates: int) -> dict:
     config = preset.agent
     state = init(config, OBS_SHAPES, ACTION_SIZE, jax.random.PRNGKey(0))
     batch = synthetic_batch(config, preset.batch_size, preset.sequence_length)
-    update = make_update_fn(config, donate=True)
+    learner = InPlaceLearner(config, state)
     for _ in range(5):
-        state, metrics = update(state, batch)
+        metrics = learner.update(batch)
     jax.block_until_ready(metrics)
 
     # Wall time per update as the run loop sees it (blocking on each result).
     walls = []
     for _ in range(updates):
         t = time.perf_counter()
-        state, metrics = update(state, batch)
+        metrics = learner.update(batch)
         jax.block_until_ready(metrics)
         walls.append(time.perf_counter() - t)
 
@@ -174,7 +174,7 @@ def profile(updates: int) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         jax.profiler.start_trace(tmp, create_perfetto_trace=True, profiler_options=options)
         for _ in range(updates):
-            state, metrics = update(state, batch)
+            metrics = learner.update(batch)
             jax.block_until_ready(metrics)
         jax.profiler.stop_trace()
         trace = next(Path(tmp).rglob("*.trace.json.gz"))
@@ -187,7 +187,7 @@ def profile(updates: int) -> dict:
         e for e in spans if not _WRAPPERS.match(e["name"]) and not e["name"].startswith("end")
     ]
     kinds = defaultdict(lambda: [0, 0.0])
-    dot_flops = dot_flops_by_thunk(compiled_text(update, state, batch))
+    dot_flops = dot_flops_by_thunk(compiled_text(learner, batch))
     dot_us = dot_done = 0.0
     for e in thunks:
         k = kinds[thunk_kind(e["name"])]
@@ -202,7 +202,7 @@ def profile(updates: int) -> dict:
         if e["name"] == "CommonPjRtLoadedExecutable::ExecuteHelperOnSingleDevice"
     )
     per_thunk = per_thunk_cost()
-    flops = update_flops(config, state, batch) or float("nan")
+    flops = update_flops(config, learner.state, batch) or float("nan")
     peak = max(matmul_peak(), matmul_peak())
     wall = statistics.median(walls)
     n_thunks = len(thunks) / updates

@@ -62,6 +62,9 @@ def test_sharded_replay_holds_each_actors_stream_as_a_plain_replay_would():
     assert batch.reward.shape == (64, TINY.sequence_length + 1)
     n, u = learner.update(3)
     assert n == 3 and np.isfinite(u["losses/critic"])
+    # What is broadcast to the actors is the updated state's policy, read without rebuilding it.
+    for got, want in zip(learner.policy_params(), policy_arrays(learner.state), strict=True):
+        np.testing.assert_array_equal(got, want)
 
 
 def test_sampling_is_uniform_over_all_windows():
@@ -144,11 +147,16 @@ def test_faults_actor_killed_env_raises_learner_lost_then_resume(ray_instance, t
 
     ray = ray_instance
     # Faults one after another, each once the previous one has healed: kill actor 0; when it is
-    # back, make actor 1's environment raise; when that one is back, kill the learner.
+    # back, make actor 1's environment raise; when that one is back, kill the learner. While an
+    # actor is down the other one is held to a crawl (HOLD seconds per step), so that the run
+    # cannot reach its end before the fresh process (a JAX import and compile, slow on a loaded
+    # machine) is back: at 0.1 s per step the rest of the run would take minutes, a restart
+    # takes seconds. The faults wait for each other rather than race the run.
     config = TINY.replace(total_env_steps=4_000, log_every=80, eval_every=800, checkpoint_every=400)
     dist = DistConfig(num_actors=2, chunk_steps=4, broadcast_every=4, max_actor_restarts=5)
     run_dir = tmp_path / "run"
     handles, done = {}, set()
+    hold = 0.1
 
     def rejoined(actor):
         path = run_dir / "events.jsonl"
@@ -159,16 +167,16 @@ def test_faults_actor_killed_env_raises_learner_lost_then_resume(ray_instance, t
         )
 
     def faults(line):
-        steps = line["env_steps"]
+        steps, actors = line["env_steps"], handles["actors"]
         if steps >= 240 and "kill" not in done:
             done.add("kill")
-            os.kill(ray.get(handles["actors"][0].pid.remote()), signal.SIGKILL)
+            ray.get(actors[1].set_step_delay.remote(hold))
+            os.kill(ray.get(actors[0].pid.remote()), signal.SIGKILL)
         elif "kill" in done and "raise" not in done and rejoined(0):
             done.add("raise")
-            # Actor 0 slows down meanwhile, so that the run cannot end before actor 1's new
-            # process (a fresh JAX import and compile, slow on a loaded machine) is back.
-            ray.get(handles["actors"][0].set_step_delay.remote(0.05))
-            ray.get(handles["actors"][1].set_fail_after.remote(2))
+            ray.get(actors[0].set_step_delay.remote(hold))
+            ray.get(actors[1].set_step_delay.remote(0.0))
+            ray.get(actors[1].set_fail_after.remote(2))
         elif "raise" in done and "learner" not in done and rejoined(1) and steps > 400:
             done.add("learner")
             os.kill(ray.get(handles["learner"].pid.remote()), signal.SIGKILL)

@@ -263,9 +263,10 @@ def make_update_fn(config: SVG0Config, donate: bool = False):
     (no allocation and copy of every parameter and Adam moment per step) and skips
     ``eqx.filter_jit``'s per-call bookkeeping: about 15% faster per update on the CPU
     (``docs/benchmarks.md``). The caller must then drop the old state: its arrays are deleted.
-    The run loop does this; keep the default when you compare states before and after. Each
-    call makes a new donating function (sharing the compiled code), which keeps the state it
-    returned last: give each loop its own.
+    Called with a state, the donating update takes it apart into its arrays and puts the new
+    one together (host time, about 0.4 ms for the demo's state): a loop that updates many
+    times keeps the state as arrays instead (:class:`InPlaceLearner`, which the run loops use).
+    Keep the default when you compare states before and after.
     """
     plain, fn, compiled = _compiled_updates(config)
     return _DonatingUpdate(fn, compiled) if donate else plain
@@ -281,22 +282,11 @@ class _DonatingUpdate:
     def __init__(self, fn, compiled: dict[ArrayLayout, Any]):
         self._fn = fn
         self._compiled = compiled
-        # The state this object returned last, with its arrays and layout: a loop passes that
-        # state straight back, and flattening it again (modules are flattened in Python) cost
-        # about 0.25 ms of the host's time per update, which the update then competes with for
-        # the 2 cores (docs/benchmarks.md, "Where a demo step's time goes").
-        self._last: tuple[TrainState, tuple] | None = None
 
     def __call__(self, state: TrainState, batch: SequenceBatch):
-        if self._last is not None and state is self._last[0]:
-            fn, arrays, layout = self._last[1]
-        else:
-            fn, arrays, layout = self.split(state)
-        self._last = None  # its arrays are donated now
+        fn, arrays, layout = self.split(state)
         new_arrays, metrics = fn(arrays, batch)
-        new_state = layout.merge(new_arrays)
-        self._last = (new_state, (fn, new_arrays, layout))
-        return new_state, metrics
+        return layout.merge(new_arrays), metrics
 
     def lower(self, state: TrainState, batch: SequenceBatch) -> jax.stages.Lowered:
         """The lowered computation this object runs for ``state`` and ``batch`` (nothing is

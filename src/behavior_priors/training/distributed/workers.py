@@ -153,8 +153,10 @@ class Learner:
         self.config = config
         obs_spec, self.action_spec = env_specs(config)
         self.obs_shapes = {k: tuple(v.shape) for k, v in obs_spec.items()}
-        self.state = _fresh_state(config, obs_spec, self.action_spec)
-        self.update_fn = svg0.make_update_fn(config.agent, donate=True)
+        # The state stays as the donating update's arrays (as in the single-process loop).
+        self.learner = svg0.InPlaceLearner(
+            config.agent, _fresh_state(config, obs_spec, self.action_spec)
+        )
         actions = ActionLayout.from_spec(self.action_spec)
         self.replay = ShardedReplay(
             config.replay_capacity,
@@ -186,15 +188,25 @@ class Learner:
             if self.replay.num_sampleable() == 0:
                 break
             batch = self.replay.sample(self.config.batch_size)
-            self.state, metrics = self.update_fn(self.state, batch)
+            metrics = self.learner.update(batch)
             self.updates += 1
         if metrics is not None:
             metrics = {k: float(v) for k, v in jax.device_get(metrics).items()}
             svg0.check_finite(metrics, self.updates)
         return self.updates, metrics
 
-    def policy_params(self) -> Any:
-        return policy_arrays(self.state)
+    @property
+    def state(self) -> svg0.TrainState:
+        """The learner state. An update deletes the arrays of the one before it."""
+        return self.learner.state
+
+    @state.setter
+    def state(self, state: svg0.TrainState) -> None:
+        self.learner.reset(state)
+
+    def policy_params(self) -> list[np.ndarray]:
+        """:func:`policy_arrays` of the current state, without rebuilding it."""
+        return [np.asarray(x) for x in self.learner.policy_arrays()]
 
     def specs(self) -> dict[str, Any]:
         """The ``env_specs`` entry of ``run.json``, as the single-process loop writes it."""
