@@ -16,7 +16,7 @@ from behavior_priors.networks import (
     resolve_keys,
 )
 from behavior_priors.networks.heads import saturated_fraction, saturation
-from behavior_priors.networks.observations import concat_observations
+from behavior_priors.networks.observations import concat_observations, with_sample_copies
 from behavior_priors.networks.policies import sample_entropy
 
 SHAPES = {"proprio/joints": (3,), "proprio/vel": (2,), "task/target": (2, 2), "extero/range": (4,)}
@@ -132,6 +132,48 @@ def test_a_precomputed_top_gives_what_the_policy_computes_itself(hierarchical):
     np.testing.assert_allclose(given.latent, own.latent, rtol=1e-5, atol=1e-6)
     lp_given = pi.log_prob(later, own.action[0], own.latent[0], top=top_later)
     np.testing.assert_allclose(lp_given, pi.log_prob(later, own.action[0], own.latent[0]), 1e-5)
+
+
+def test_with_sample_copies_stacks_copies_then_the_other_states():
+    obs, other = _obs((3, 4), seed=1), _obs((3, 4), seed=2)
+    both = with_sample_copies(obs, 2, other, ("proprio/joints", "task/target"))
+    assert set(both) == {"proprio/joints", "task/target"}
+    assert both["task/target"].shape == (3, 3, 4, 2, 2)
+    for k in both:
+        np.testing.assert_array_equal(both[k][0], obs[k])
+        np.testing.assert_array_equal(both[k][1], obs[k])
+        np.testing.assert_array_equal(both[k][2], other[k])
+
+
+@pytest.mark.parametrize("kind", ["flat", "hierarchical", "hierarchical-discrete"])
+def test_sample_and_log_prob_is_sample_then_log_prob(kind):
+    """The critic's targets take S samples at the next states and the taken actions'
+    log-probability at the current ones from one low-level pass over both: the same numbers as
+    ``sample`` and ``log_prob`` called apart (same random draws, same values)."""
+    if kind == "flat":
+        pi = FlatPolicy(["task/", "proprio/"], SHAPES, 2, (16, 8), KEY)
+    else:
+        discrete = kind.endswith("discrete")
+        pi = HierarchicalPolicy(
+            ["task/", "proprio/"], ["proprio/"], SHAPES, 3, 4, (16, 8), KEY, discrete=discrete
+        )
+    obs = _obs((3, 7))
+    nxt, now = jax.tree.map(lambda x: x[:, 1:], obs), jax.tree.map(lambda x: x[:, :-1], obs)
+    top = pi.top(obs)
+    top_nxt, top_now = (
+        jax.tree.map(lambda x, s=s: x[:, s], top) for s in (slice(1, None), slice(None, -1))
+    )
+    taken = pi.sample(now, jax.random.PRNGKey(3), 1)
+    action, latent = taken.action[0], taken.latent[0]
+    sampled = (jnp.arange(18).reshape(3, 6) % 3 != 0).astype(jnp.float32)  # some z held
+    k = jax.random.PRNGKey(4)
+    got, got_lp = pi.sample_and_log_prob(nxt, k, 4, top_nxt, now, action, latent, sampled, top_now)
+    want = pi.sample(nxt, k, 4, top=top_nxt)
+    want_lp = pi.log_prob(now, action, latent, sampled, top=top_now)
+    np.testing.assert_allclose(got_lp, want_lp, rtol=1e-5, atol=1e-5)
+    assert got.action.shape == want.action.shape == (4, 3, 6, *action.shape[2:])
+    for a, b in zip(jax.tree.leaves(got), jax.tree.leaves(want), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
 
 
 def test_sample_entropy_is_the_low_level_entropy_and_bounds_the_marginal_from_below():

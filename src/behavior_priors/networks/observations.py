@@ -53,6 +53,25 @@ def resolve_keys(
     return tuple(sorted(selected))
 
 
+def with_sample_copies(
+    obs: Mapping[str, Array],
+    num_samples: int,
+    other: Mapping[str, Array],
+    keys: Sequence[str],
+) -> dict[str, Array]:
+    """``{key: [S + 1, ..., *shape]}``: ``num_samples`` copies of ``obs[key]`` (the states that
+    S sampled inputs go with), then ``other[key]``, for ``keys``.
+
+    One network pass over S samples at some states and one input at others (the bootstrap
+    samples at the next states and the actions taken at the current ones) then costs one set of
+    matrix products instead of two (docs/benchmarks.md, "One pass instead of two").
+    """
+    return {
+        k: jnp.concatenate([jnp.broadcast_to(obs[k], (num_samples, *obs[k].shape)), other[k][None]])
+        for k in keys
+    }
+
+
 def flat_size(keys: Sequence[str], obs_shapes: Mapping[str, tuple[int, ...]]) -> int:
     """Total number of features of ``keys`` once each entry is flattened."""
     return sum(math.prod(obs_shapes[k]) for k in keys)

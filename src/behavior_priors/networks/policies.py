@@ -18,6 +18,7 @@ import jax.numpy as jnp
 
 from behavior_priors.networks.categorical_net import CategoricalNet
 from behavior_priors.networks.gaussian_net import GaussianNet
+from behavior_priors.networks.observations import with_sample_copies
 from behavior_priors.ops.distributions import Categorical, DiagGaussian
 
 Array = jax.Array
@@ -106,6 +107,26 @@ class FlatActing(eqx.Module):
         pi, pre = self.forward(obs) if top is None else (top, None)
         a = pi.sample(key, (num_samples,))
         return PolicySample(a, _empty_latent(a, self.discrete), None, pi, pre)
+
+    def sample_and_log_prob(
+        self,
+        obs: Mapping[str, Array],
+        key: Array,
+        num_samples: int,
+        top: DiagGaussian | Categorical,
+        obs_taken: Mapping[str, Array],
+        action: Array,
+        latent: Array,
+        latent_sampled: Array,
+        top_taken: DiagGaussian | Categorical,
+    ) -> tuple[PolicySample, Array]:
+        """``(self.sample(obs, key, num_samples, top=top), self.log_prob(obs_taken, action,
+        latent, latent_sampled, top=top_taken))``: what the critic's targets need (samples at
+        the next states, the taken actions' log-probabilities at the current ones). A flat
+        policy has both from ``top`` and ``top_taken``, with no further network pass."""
+        return self.sample(obs, key, num_samples, top=top), self.log_prob(
+            obs_taken, action, latent, latent_sampled, top=top_taken
+        )
 
     def forward(
         self, obs: Mapping[str, Array]
@@ -255,6 +276,35 @@ class HierarchicalPolicy(eqx.Module):
         z_low = jax.lax.stop_gradient(z) if stop_latent_gradient else z
         low, pre = net_forward(self.low, obs, z_low)
         return PolicySample(low.sample(ka), z, high, low, pre)
+
+    def sample_and_log_prob(
+        self,
+        obs: Mapping[str, Array],
+        key: Array,
+        num_samples: int,
+        top: DiagGaussian,
+        obs_taken: Mapping[str, Array],
+        action: Array,
+        latent: Array,
+        latent_sampled: Array,
+        top_taken: DiagGaussian,
+    ) -> tuple[PolicySample, Array]:
+        """``(self.sample(obs, key, num_samples, top=top), self.log_prob(obs_taken, action,
+        latent, latent_sampled, top=top_taken))``, the same numbers, from one low-level pass
+        over the S sampled z's at ``obs`` and the taken z at ``obs_taken`` stacked (one set of
+        matrix products instead of two; docs/benchmarks.md, "One pass instead of two").
+
+        Shapes: ``obs`` and ``top`` ``[...]``, ``obs_taken``, ``action``, ``latent``,
+        ``latent_sampled`` and ``top_taken`` ``[...]`` too (the same leading shape)."""
+        kz, ka = jax.random.split(key)
+        z = top.sample(kz, (num_samples,))
+        both = with_sample_copies(obs, num_samples, obs_taken, self.low.keys)
+        low_both, pre_both = net_forward(self.low, both, jnp.concatenate([z, latent[None]]))
+        low, pre = jax.tree.map(lambda x: x[:num_samples], (low_both, pre_both))
+        taken = jax.tree.map(lambda x: x[num_samples], low_both)
+        log_high = top_taken.log_prob(latent) * latent_sampled
+        sample = PolicySample(low.sample(ka), z, top, low, pre)
+        return sample, taken.log_prob(action) + log_high
 
     def log_prob(
         self,

@@ -177,7 +177,8 @@ def test_hierarchical_critic_loss_equals_the_assembled_reference(entropy_in_valu
     obs_next = jax.tree.map(lambda x: x[:, 1:], obs)
     pol, pri = target.policy, target.prior
     high_next, high0_next = pol.high(obs_next), pri.high(obs_next)
-    z_kl = high_next.sample(k_kl, (3,))  # [3, B, T, Dz]
+    # The loss takes the KL over the whole window and keeps t >= 1: z is drawn for T+1 steps.
+    z_kl = pol.high(obs).sample(k_kl, (3,))[:, :, 1:]  # [3, B, T, Dz]
     kl_low = jnp.mean(gaussian_kl(pol.low(obs_next, z_kl), pri.low(obs_next, z_kl)), axis=0)
     kl = gaussian_kl(high_next, high0_next) + kl_low
     zero_action = jnp.zeros((B, T + 1, ACTION_SIZE))

@@ -41,6 +41,7 @@ from behavior_priors.agents.svg0.networks import SVG0Networks
 from behavior_priors.agents.types import FIRST, LAST, SequenceBatch
 from behavior_priors.networks import Critic, DiscreteCritic, DistralPolicy, FlatPolicy
 from behavior_priors.networks.heads import saturated_fraction, saturation
+from behavior_priors.networks.observations import with_sample_copies
 from behavior_priors.networks.policies import Policy, sample_entropy
 from behavior_priors.networks.priors import Prior
 from behavior_priors.ops.distributions import Categorical, DiagGaussian
@@ -112,6 +113,34 @@ def expected_q(critic: Critic | DiscreteCritic, obs: Mapping[str, Array], sample
     return critic(obs, sample.action, latent)
 
 
+def _target_q(
+    critic: Critic | DiscreteCritic,
+    obs_next: Mapping[str, Array],
+    sample,
+    obs_now: Mapping[str, Array],
+    action: Array,
+    latent: Array,
+) -> tuple[Array, Array]:
+    """``(expected_q(critic, obs_next, sample) [S', B, T], critic(obs_now, action[, latent])
+    [B, T])``: the target critic at the bootstrap samples and at the actions taken.
+
+    For a continuous critic both are one pass over ``S + 1`` stacked inputs (the S samples at
+    the next states, then the actions taken at the current ones): one set of products of
+    ``(S + 1) B T`` rows instead of two (docs/benchmarks.md, "One pass instead of two").
+    """
+    latent = latent if critic.latent_size else None
+    if isinstance(critic, DiscreteCritic):
+        return expected_q(critic, obs_next, sample), critic(obs_now, action, latent)
+    S = sample.action.shape[0]
+    obs = with_sample_copies(obs_next, S, obs_now, critic.keys)
+    q = critic(
+        obs,
+        jnp.concatenate([sample.action, action[None]]),
+        None if latent is None else jnp.concatenate([sample.latent, latent[None]]),
+    )
+    return q[:S], q[S]
+
+
 def _steps(tree, steps: slice):
     """The time steps ``steps`` of every ``[B, T+1, ...]`` array in ``tree`` (observations,
     distributions)."""
@@ -157,28 +186,31 @@ def critic_loss(
 
     # Regularised value of the states the targets bootstrap from, from the target networks.
     top_next = _steps(top, slice(1, None))
-    sample = policy_t.sample(obs_next, k_v, S, top=top_next)
-    q_samples = expected_q(critic_t, obs_next, sample)  # [S, B, T] (or [1, B, T])
-    kl = policy_prior_kl(
-        policy_t,
-        prior_t,
+    action, latent = batch.action[:, :T], batch.latent[:, :T]
+    # pi' at both: S samples at the next states, the taken actions' log-probability at these.
+    sample, log_pi = policy_t.sample_and_log_prob(
         obs_next,
-        batch.prev_latent[:, 1:],
-        first[:, 1:],
-        k_kl,
-        config.num_kl_samples,
-        top=top_next,
+        k_v,
+        S,
+        top_next,
+        obs_now,
+        action,
+        latent,
+        batch.latent_sampled[:, :T],
+        _steps(top, slice(None, T)),
     )
+    q_samples, q_target = _target_q(critic_t, obs_next, sample, obs_now, action, latent)
+    # The KL over the whole window, then its steps t >= 1: the policy loss computes the target
+    # prior on the same window, and XLA's common-subexpression pass then runs it once for both.
+    kl = policy_prior_kl(
+        policy_t, prior_t, obs, batch.prev_latent, first, k_kl, config.num_kl_samples, top=top
+    )
+    kl = _steps(kl, slice(1, None))
     value = jnp.mean(q_samples, axis=0) - config.kl_cost * kl.total  # [B, T]
     if config.entropy_cost and config.soft_value:
         alpha_h = config.entropy_cost if entropy_cost is None else entropy_cost
         value = value + alpha_h * sample_entropy(sample)
 
-    action, latent = batch.action[:, :T], batch.latent[:, :T]
-    q_target = critic_t(obs_now, action, latent if critic_t.latent_size else None)  # [B, T]
-    log_pi = policy_t.log_prob(
-        obs_now, action, latent, batch.latent_sampled[:, :T], top=_steps(top, slice(None, T))
-    )
     log_rhos = log_pi - batch.behaviour_log_prob[:, :T]
 
     discount = config.discount * batch.discount[:, :T]
