@@ -42,7 +42,7 @@ from behavior_priors.agents.types import FIRST, LAST, SequenceBatch
 from behavior_priors.networks import Critic, DiscreteCritic, DistralPolicy, FlatPolicy
 from behavior_priors.networks.heads import saturated_fraction, saturation
 from behavior_priors.networks.observations import with_sample_copies
-from behavior_priors.networks.policies import Policy, sample_entropy
+from behavior_priors.networks.policies import Policy, PolicySample, sample_entropy
 from behavior_priors.networks.priors import Prior
 from behavior_priors.ops.distributions import Categorical, DiagGaussian
 from behavior_priors.ops.kl import HierarchicalKL, hierarchical_kl_bound
@@ -116,7 +116,7 @@ def expected_q(critic: Critic | DiscreteCritic, obs: Mapping[str, Array], sample
 def _target_q(
     critic: Critic | DiscreteCritic,
     obs_next: Mapping[str, Array],
-    sample,
+    sample: PolicySample,
     obs_now: Mapping[str, Array],
     action: Array,
     latent: Array,
@@ -180,7 +180,8 @@ def critic_loss(
 
     # Every network runs on the steps it is needed at, no more: V at t >= 1 (V(x_0) is never
     # used), Q and the log-ratios at t < T (the last step only bootstraps). The target policy's
-    # observation-only part (pi', or pi'^H) is computed once over the window and shared.
+    # observation-only part (pi', or pi'^H) is computed once over the window and shared; so is
+    # the target prior's, with the policy loss (the KL below).
     obs_next, obs_now = _steps(obs, slice(1, None)), _steps(obs, slice(None, T))
     top = policy_t.top(obs, batch.prev_latent)  # [B, T+1]
 
