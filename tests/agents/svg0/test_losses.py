@@ -167,6 +167,13 @@ def test_hierarchical_critic_loss_equals_the_assembled_reference(entropy_in_valu
         entropy_in_value=entropy_in_value,
     )
     nets, target = _action_blind_online_and_target(config)
+    # The policy's low level spread away from the prior's too, so that the KL's low term (and
+    # so which z the loss draws for it) shows in the loss.
+    target = eqx.tree_at(
+        lambda n: n.policy.low.head.loc.weight,
+        target,
+        replace_fn=lambda w: 2.0 * jax.random.normal(jax.random.PRNGKey(7), w.shape),
+    )
     B, T = 3, 6
     batch = random_batch(config, B=B, T=T, seed=5)
     assert 0 < float(jnp.mean(batch.latent_sampled)) < 1
