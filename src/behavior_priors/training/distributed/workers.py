@@ -21,8 +21,9 @@ import numpy as np
 
 from behavior_priors import __version__
 from behavior_priors.agents import svg0
+from behavior_priors.agents.arrays import ArrayLayout
 from behavior_priors.envs.registry import make
-from behavior_priors.training.acting import make_actor
+from behavior_priors.training.acting import make_array_actor
 from behavior_priors.training.actions import ActionLayout
 from behavior_priors.training.checkpoint import Checkpointer
 from behavior_priors.training.config import TrainConfig
@@ -49,21 +50,16 @@ def _fresh_state(config: TrainConfig, obs_spec: dict[str, Any], action_spec: Any
 
 
 def policy_arrays(state: svg0.TrainState) -> list[np.ndarray]:
-    """The policy's arrays as a flat list of numpy arrays (what is broadcast to actors and the
-    evaluator; flat, because the static parts of an Equinox module, such as activation
-    functions, do not compare equal across processes)."""
-    return [np.asarray(x) for x in jax.tree.leaves(eqx.filter(state.networks.policy, eqx.is_array))]
+    """The policy's arrays as a flat list of numpy arrays, in :class:`ArrayLayout` order (what
+    is broadcast to actors and the evaluator; flat, because the static parts of an Equinox
+    module, such as activation functions, do not compare equal across processes: each process
+    puts the policy back together with the layout of its own template)."""
+    return [np.asarray(x) for x in ArrayLayout.split(state.networks.policy)[0]]
 
 
-class _PolicyTemplate:
-    """Rebuilds a policy module from :func:`policy_arrays` in another process."""
-
-    def __init__(self, state: svg0.TrainState):
-        params, self.static = eqx.partition(state.networks.policy, eqx.is_array)
-        self.treedef = jax.tree.structure(params)
-
-    def __call__(self, arrays: list[np.ndarray]) -> Any:
-        return eqx.combine(jax.tree.unflatten(self.treedef, arrays), self.static)
+def _policy_layout(config: TrainConfig, obs_spec: dict[str, Any], action_spec: Any):
+    """The :class:`ArrayLayout` of the run's policy, from a fresh state of this process."""
+    return ArrayLayout.split(_fresh_state(config, obs_spec, action_spec).networks.policy)[1]
 
 
 class ActorWorker:
@@ -80,9 +76,8 @@ class ActorWorker:
         self.env = make(config.env, num_envs=num_envs, **config.env_kwargs)
         self.num_envs = num_envs
         self.action_spec = self.env.action_spec()
-        template = _fresh_state(config, self.env.observation_spec(), self.action_spec)
-        self._policy = _PolicyTemplate(template)
-        self._act = make_actor(config.agent)
+        layout = _policy_layout(config, self.env.observation_spec(), self.action_spec)
+        self._act = make_array_actor(config.agent, layout)  # the loop's actor, on the arrays
         if restarts:
             seed = int(np.random.default_rng([seed, restarts, os.getpid()]).integers(2**31))
         self.key = jax.random.PRNGKey(seed)
@@ -99,7 +94,7 @@ class ActorWorker:
         update they come from). Returns ``(stats, steps)``: ``stats`` is small (episode returns
         and successes, counts, the version, whether this is the first chunk of this process),
         ``steps`` is ``[(timestep, action [B, Da], extras), ...]`` for the replay."""
-        policy = self._policy(params)
+        policy = jax.device_put(list(params))  # on the device once per chunk, not per step
         steps, returns, successes = [], [], []
         actions = ActionLayout.from_spec(self.action_spec)
         for _ in range(num_steps):
@@ -273,12 +268,11 @@ class Evaluator:
     def __init__(self, config: TrainConfig):
         self.config = config
         self.env = make(config.env, num_envs=min(config.eval_episodes, 8), **config.env_kwargs)
-        template = _fresh_state(config, self.env.observation_spec(), self.env.action_spec())
-        self._policy = _PolicyTemplate(template)
+        self._layout = _policy_layout(config, self.env.observation_spec(), self.env.action_spec())
 
     def evaluate(self, params: Any, env_steps: int) -> dict[str, float]:
         c = self.config
-        policy = self._policy(params)
+        policy = self._layout.merge(list(params))
         stats = run_episodes(
             policy, self.env, c.agent, c.eval_episodes, seed=c.seed + 10_007 + env_steps
         )
