@@ -67,6 +67,9 @@ TASKS = {
 PENDULUM: dict[str, Any] = {"num_envs": 8, "hidden": (64, 64), "lr": 1e-3}
 # Agent overrides for our method on every task (--ours-agent KEY=VALUE ...).
 OURS_AGENT: dict[str, Any] = {}
+# Training overrides for our method on the demo task (--ours-train KEY=VALUE ...); the matched
+# peers follow them.
+OURS_TRAIN: dict[str, Any] = {}
 
 
 def _demo_config():
@@ -82,7 +85,7 @@ def ours_config(task: Task, seed: int):
 
     if task.name == "demo":
         base = _demo_config()
-        return base.replace(seed=seed, agent=base.agent.replace(**OURS_AGENT))
+        return base.replace(seed=seed, agent=base.agent.replace(**OURS_AGENT), **OURS_TRAIN)
     return TrainConfig(
         env="gymnasium:Pendulum-v1",
         num_envs=PENDULUM["num_envs"],
@@ -202,7 +205,9 @@ def peer_learner(task: Task, seed: int, lib: str, matched: bool, torch_threads: 
             learning_rate=a.policy_learning_rate,
             gamma=a.discount,
             learning_starts=ours.warmup_steps,  # SB3 counts env steps over all copies
-            train_freq=1,
+            # Gradient steps per vector step, or one every few vector steps when that is
+            # under one (SB3 counts train_freq in vector steps).
+            train_freq=max(1, round(1 / (ours.updates_per_env_step * n_envs))),
             gradient_steps=max(1, round(ours.updates_per_env_step * n_envs)),
             policy_kwargs={"net_arch": list(a.policy_hidden)},
         )
@@ -303,10 +308,19 @@ def main() -> None:
         metavar="KEY=VALUE",
         help="SVG0Config overrides for ours, e.g. policy=flat prior=none entropy_cost=0.05",
     )
+    p.add_argument(
+        "--ours-train",
+        nargs="+",
+        default=[],
+        metavar="KEY=VALUE",
+        help="TrainConfig overrides for ours on the demo task (the matched peers follow them), "
+        "e.g. batch_size=64 updates_per_env_step=0.0625",
+    )
     args = p.parse_args()
     from behavior_priors.training.config import parse_key_values
 
     OURS_AGENT.update(parse_key_values(args.ours_agent))
+    OURS_TRAIN.update(parse_key_values(args.ours_train))
     PENDULUM.update(
         num_envs=args.pendulum_envs, hidden=tuple(args.pendulum_hidden), lr=args.pendulum_lr
     )
