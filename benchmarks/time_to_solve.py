@@ -29,6 +29,10 @@ steps and wall seconds (evaluation excluded) to the threshold, and the evaluatio
 reached within ``--budget-s`` seconds of training. Writes ``benchmarks/out/time_to_solve.json``
 and prints a table.
 
+``--ours-agent`` and ``--ours-train`` (``KEY=VALUE``) change our agent's and (demo task) our
+training settings; the matched peers follow the training settings they have (copies, update
+ratio, batch).
+
     .venv/bin/python benchmarks/time_to_solve.py --tasks pendulum --seeds 3
     # needs the bench extra (make bench installs it, with torch's CPU wheel first)
 """
