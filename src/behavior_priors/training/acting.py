@@ -20,7 +20,6 @@ import functools
 from collections.abc import Callable
 from typing import Any
 
-import equinox as eqx
 import jax
 
 from behavior_priors.agents import svg0
@@ -84,14 +83,13 @@ def make_array_actor(
 
 
 def make_vmapped_actor(
-    agent: svg0.SVG0Config, static_policy: Any, *, deterministic: bool = False
+    agent: svg0.SVG0Config, policy_layout: ArrayLayout, *, deterministic: bool = False
 ) -> Act:
-    """:func:`make_actor` for S seeds at once: every argument carries a leading ``[S]`` axis,
-    and the policy comes as its arrays only (``eqx.partition(policy, eqx.is_array)[0]``
-    stacked), completed with ``static_policy`` inside the compiled function."""
+    """:func:`make_array_actor` for S seeds at once: every argument carries a leading ``[S]``
+    axis, the policy's arrays (in ``policy_layout`` order) included."""
     step = _step(agent, deterministic, False)
 
     def act(policy_arrays, obs, first, state, key):
-        return step(eqx.combine(policy_arrays, static_policy), obs, first, state, key)
+        return step(policy_layout.merge(policy_arrays), obs, first, state, key)
 
     return jax.jit(jax.vmap(act))

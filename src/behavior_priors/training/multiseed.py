@@ -24,12 +24,12 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 from behavior_priors.agents import svg0
+from behavior_priors.agents.arrays import ArrayLayout
 from behavior_priors.training.acting import make_vmapped_actor
 from behavior_priors.training.config import TrainConfig
 from behavior_priors.training.loop import RunResult, Trainer, learning_due
@@ -60,9 +60,12 @@ def _index(tree: Any, i: int) -> Any:
 class MultiSeedTrainer:
     """S :class:`Trainer` s of one config (seeds ``seeds``) advanced together.
 
-    The learner states live stacked (``[S, ...]`` leaves) in :attr:`stacked`; :meth:`sync`
-    copies each seed's slice (and actor memory and counters) back into its trainer, which is
-    what evaluation, logging and checkpoints read.
+    The learner states live stacked in :attr:`stacked`: the arrays of one seed's state in
+    :class:`~behavior_priors.agents.arrays.ArrayLayout` order (the policy's first), each with a
+    leading ``[S]`` axis, which the vmapped update and actor take and return as they are, as
+    :class:`~behavior_priors.agents.svg0.InPlaceLearner` does for one seed. :meth:`sync` copies
+    each seed's slice (and actor memory and counters) back into its trainer, which is what
+    evaluation, logging and checkpoints read.
     """
 
     def __init__(self, config: TrainConfig, seeds: Sequence[int]):
@@ -72,9 +75,8 @@ class MultiSeedTrainer:
         self.config = config
         self.seeds = seeds
         self.trainers = [Trainer(config.replace(seed=s)) for s in seeds]
+        self._layout: ArrayLayout | None = None
         self.load_from_trainers()
-        self._act = make_vmapped_actor(config.agent, self._static_policy)
-        self._update = _vmapped_update(config.agent, self._static_state)
 
     # -- stacking ----------------------------------------------------------------------------
     def load_from_trainers(self) -> None:
@@ -86,10 +88,20 @@ class MultiSeedTrainer:
                 "seeds trained together must be at the same point (env steps, updates); got "
                 + ", ".join(f"seed {s}: {x.env_steps}" for s, x in zip(self.seeds, t, strict=True))
             )
-        parts = [eqx.partition(x.state, eqx.is_array) for x in t]
-        self._static_state = parts[0][1]
-        self.stacked = _stack([p for p, _ in parts])
-        self._static_policy = eqx.partition(t[0].state.networks.policy, eqx.is_array)[1]
+        splits = [ArrayLayout.split(x.state) for x in t]
+        layout = splits[0][1]
+        if any(other != layout for _, other in splits[1:]):
+            raise ValueError("seeds trained together must have learner states of one layout")
+        if layout != self._layout:  # first load, or a restored state of another structure
+            policy, policy_layout = ArrayLayout.split(t[0].state.networks.policy)
+            # The policy is the state's first field's first field: its arrays come first.
+            if any(a is not b for a, b in zip(policy, splits[0][0], strict=False)):
+                raise AssertionError("the policy's arrays are not the first of the state's")
+            self._num_policy = len(policy)
+            self._act = make_vmapped_actor(self.config.agent, policy_layout)
+            self._update = _vmapped_update(self.config.agent, layout)
+            self._layout = layout
+        self.stacked = [jnp.stack(xs) for xs in zip(*(a for a, _ in splits), strict=True)]
         self.actor_state = _stack([x.actor_state for x in t])
         pending = [x.pending_metrics for x in t]
         self.pending_metrics = None if pending[0] is None else _np_stack(pending)
@@ -102,7 +114,7 @@ class MultiSeedTrainer:
             metrics = jax.device_get(self.pending_metrics)
             self.pending_metrics = None
         for i, t in enumerate(self.trainers):
-            t.state = eqx.combine(_index(self.stacked, i), self._static_state)
+            t.state = self._layout.merge([a[i] for a in self.stacked])
             t.actor_state = _index(self.actor_state, i)
             if metrics is not None:
                 t.pending_metrics = _index(metrics, i)
@@ -118,7 +130,7 @@ class MultiSeedTrainer:
         # Each seed's key is split inside the vmapped actor, as Trainer's actor does: one
         # dispatch for all seeds instead of a split per seed and a stack.
         keys = np.stack([np.asarray(t.act_key) for t in self.trainers])
-        policy = self.stacked.networks.policy
+        policy = self.stacked[: self._num_policy]
         obs = _np_stack([t.ts.observation for t in self.trainers])
         first = np.stack([t.ts.first() for t in self.trainers])
         action, extras, self.actor_state, keys = self._act(
@@ -210,10 +222,13 @@ class MultiSeedTrainer:
         return [t.last_eval for t in ts]
 
 
-def _vmapped_update(agent: svg0.SVG0Config, static_state: Any):
+def _vmapped_update(agent: svg0.SVG0Config, layout: ArrayLayout):
+    """``update(stacked arrays, stacked batch) -> (stacked arrays, stacked metrics)``: one
+    seed's :func:`svg0.update` on its state's arrays (``layout``), vmapped over seeds."""
+
     def one(arrays, batch):
-        new, metrics = svg0.update(agent, eqx.combine(arrays, static_state), batch)
-        return eqx.filter(new, eqx.is_array), metrics
+        new, metrics = svg0.update(agent, layout.merge(arrays), batch)
+        return ArrayLayout.split(new)[0], metrics
 
     # The stacked state is owned by the trainer and replaced every step: donate its buffers.
     return jax.jit(jax.vmap(one), donate_argnums=0)
