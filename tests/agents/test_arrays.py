@@ -55,3 +55,27 @@ def test_merge_refuses_the_wrong_number_of_arrays():
     arrays, layout = ArrayLayout.split(_net(1.0))
     with pytest.raises(ValueError, match="takes 3 arrays, got 2"):
         layout.merge(arrays[:2])
+
+
+@pytest.mark.parametrize(
+    "variant",
+    [
+        {},
+        {"policy": "flat", "prior": "flat"},
+        {"low_level": "separate"},
+        {"prior": "none", "policy": "flat"},
+    ],
+)
+def test_learner_arrays_are_in_the_order_older_checkpoints_saved_them(variant):
+    """Checkpoints store the learner state's arrays as a list. Runs saved before the loop used
+    ``ArrayLayout`` listed them as ``eqx.partition(state, eqx.is_array)`` flattened: the same
+    arrays in the same order, so those runs still load."""
+    from behavior_priors.agents import svg0
+
+    config = svg0.SVG0Config(policy_hidden=(8,), prior_hidden=(8,), critic_hidden=(8,), **variant)
+    state = svg0.init(config, {"proprio/x": (3,), "task/y": (2,)}, 2, jax.random.PRNGKey(0))
+    arrays, _ = ArrayLayout.split(state)
+    old = jax.tree.leaves(eqx.partition(state, eqx.is_array)[0])
+    assert len(arrays) == len(old) > 10
+    for a, b in zip(arrays, old, strict=True):
+        assert a is b

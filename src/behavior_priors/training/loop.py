@@ -32,12 +32,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 from behavior_priors.agents import svg0
+from behavior_priors.agents.arrays import ArrayLayout
 from behavior_priors.envs.base import Env, TimeStep, spawn_like
 from behavior_priors.envs.registry import make
 from behavior_priors.replay import SequenceReplay
@@ -247,10 +247,9 @@ class Trainer:
         """Everything needed to continue this run exactly, as a pytree of numpy arrays: learner
         state, replay, environment (when it has ``get_state``), the actor's latent memory, the
         current timestep, RNG keys, episode bookkeeping, counters and unlogged metrics."""
-        params, _ = eqx.partition(self.state, eqx.is_array)
         ts = self.ts
         out = {
-            "learner": [np.asarray(x) for x in jax.tree.leaves(params)],
+            "learner": [np.asarray(x) for x in ArrayLayout.split(self.state)[0]],
             "replay": self.replay.state_dict(),
             "actor": {
                 "key": np.asarray(self.act_key),
@@ -368,8 +367,7 @@ def learner_state_from_arrays(template: svg0.TrainState, arrays: Any) -> svg0.Tr
     """A learner state with ``template``'s structure and the checkpointed ``arrays`` (the list
     :meth:`Trainer.state_dict` saves under ``"learner"``). ``ValueError`` names the first array
     that does not fit (another agent variant, network size or observation keys)."""
-    params, static = eqx.partition(template, eqx.is_array)
-    expected, treedef = jax.tree.flatten(params)
+    expected, layout = ArrayLayout.split(template)
     arrays = _as_list(arrays)
     if len(arrays) != len(expected):
         raise ValueError(
@@ -383,7 +381,7 @@ def learner_state_from_arrays(template: svg0.TrainState, arrays: Any) -> svg0.Tr
                 f"{b.shape} in this config (other network sizes or observation keys?)"
             )
     restored = [jnp.asarray(a, b.dtype) for a, b in zip(arrays, expected, strict=True)]
-    return eqx.combine(jax.tree.unflatten(treedef, restored), static)
+    return layout.merge(restored)
 
 
 def _as_list(x: Any) -> list:
