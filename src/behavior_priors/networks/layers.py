@@ -7,7 +7,6 @@ broadcast over leading axes instead (one matmul, no nested vmaps).
 
 from __future__ import annotations
 
-import functools
 import math
 from collections.abc import Callable, Sequence
 
@@ -35,8 +34,7 @@ class Linear(eqx.Module):
 
 
 class LayerNorm(eqx.Module):
-    """Layer normalisation over the last axis with a learned scale and offset
-    (:func:`layer_norm`)."""
+    """Layer normalisation over the last axis with a learned scale and offset."""
 
     scale: Array
     offset: Array
@@ -47,57 +45,9 @@ class LayerNorm(eqx.Module):
         self.offset = jnp.zeros((size,), jnp.float32)
 
     def __call__(self, x: Array) -> Array:
-        return layer_norm(x, self.scale, self.offset, self.eps)
-
-
-def _row_mean(x: Array) -> Array:
-    """``[..., n] -> [..., 1]``: the mean over the last axis, as a product with a column of
-    ``1/n``. On the CPU, XLA runs each reduction over the last axis as a kernel of its own,
-    with no fusion into the elementwise work around it; the layer normalisations' forward and
-    backward passes made about 30 of the demo update's 53 such kernels. As products (with the
-    closed-form gradient of :func:`layer_norm`) the update took 0.88x as long
-    (``benchmarks/update_ab.py``; docs/benchmarks.md, "Layer normalisation as products")."""
-    n = x.shape[-1]
-    return x @ jnp.full((n, 1), 1.0 / n, x.dtype)
-
-
-def _normalise(x: Array, eps: float) -> tuple[Array, Array]:
-    """``x [..., n]`` -> ``(x_hat [..., n], 1/std [..., 1])``, the variance as
-    ``E[x^2] - E[x]^2`` (both means from one pass over ``x``, as Flax's fast variance),
-    clipped at 0 against rounding."""
-    mean = _row_mean(x)
-    var = jnp.maximum(_row_mean(x * x) - mean * mean, 0.0)
-    rstd = jax.lax.rsqrt(var + eps)
-    return (x - mean) * rstd, rstd
-
-
-@functools.partial(jax.custom_vjp, nondiff_argnums=(3,))
-def layer_norm(x: Array, scale: Array, offset: Array, eps: float = 1e-5) -> Array:
-    """``(x - mean) / sqrt(var + eps) * scale + offset`` over the last axis: ``x [..., n]``,
-    ``scale, offset [n]`` -> ``[..., n]``.
-
-    Its gradient is the closed form (Ba et al. 2016), with ``g`` the output's cotangent and
-    ``x_hat`` the normalised input: ``dx = (g s - mean(g s) - x_hat mean(g s x_hat)) / std``,
-    ``d scale = sum(g x_hat)``, ``d offset = sum(g)`` over the leading axes; two means per row
-    where autodiff of the forward pass makes five (tested against autodiff of the textbook
-    formula). First-order only: no forward-mode or second derivatives."""
-    return _normalise(x, eps)[0] * scale + offset
-
-
-def _layer_norm_fwd(x, scale, offset, eps):
-    x_hat, rstd = _normalise(x, eps)
-    return x_hat * scale + offset, (x_hat, rstd, scale)
-
-
-def _layer_norm_bwd(eps, residuals, g):
-    x_hat, rstd, scale = residuals
-    gs = g * scale
-    dx = rstd * (gs - _row_mean(gs) - x_hat * _row_mean(gs * x_hat))
-    leading = tuple(range(g.ndim - 1))
-    return dx, jnp.sum(g * x_hat, axis=leading), jnp.sum(g, axis=leading)
-
-
-layer_norm.defvjp(_layer_norm_fwd, _layer_norm_bwd)
+        mean = jnp.mean(x, axis=-1, keepdims=True)
+        var = jnp.var(x, axis=-1, keepdims=True)
+        return (x - mean) * jax.lax.rsqrt(var + self.eps) * self.scale + self.offset
 
 
 class LayerNormMLP(eqx.Module):
