@@ -93,11 +93,7 @@ class MultiSeedTrainer:
         if any(other != layout for _, other in splits[1:]):
             raise ValueError("seeds trained together must have learner states of one layout")
         if layout != self._layout:  # first load, or a restored state of another structure
-            policy, policy_layout = ArrayLayout.split(t[0].state.networks.policy)
-            # The policy is the state's first field's first field: its arrays come first.
-            if any(a is not b for a, b in zip(policy, splits[0][0], strict=False)):
-                raise AssertionError("the policy's arrays are not the first of the state's")
-            self._num_policy = len(policy)
+            self._num_policy, policy_layout = svg0.policy_prefix(t[0].state)
             self._act = make_vmapped_actor(self.config.agent, policy_layout)
             self._update = _vmapped_update(self.config.agent, layout)
             self._layout = layout

@@ -22,6 +22,7 @@ from behavior_priors.agents.svg0.learner import (
     check_finite,
     init,
     make_update_fn,
+    policy_prefix,
     update,
 )
 from behavior_priors.agents.svg0.losses import (
@@ -45,6 +46,7 @@ __all__ = [
     "make_networks",
     "make_update_fn",
     "policy_loss",
+    "policy_prefix",
     "policy_prior_kl",
     "prior_loss",
     "prior_low_level",

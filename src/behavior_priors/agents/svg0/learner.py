@@ -317,6 +317,17 @@ class _DonatingUpdate:
         return jax.jit(step, donate_argnums=0)
 
 
+def policy_prefix(state: TrainState) -> tuple[int, ArrayLayout]:
+    """``(n, policy_layout)``: the policy's arrays are the first ``n`` of ``state``'s arrays
+    in :class:`ArrayLayout` order (so also of those arrays stacked over seeds), and
+    ``policy_layout`` puts them back together. The policy is the state's first field's first
+    field, so its arrays come first; ``AssertionError`` if a change to the state breaks that."""
+    policy, layout = ArrayLayout.split(state.networks.policy)
+    if any(a is not b for a, b in zip(policy, ArrayLayout.split(state)[0], strict=False)):
+        raise AssertionError("the policy's arrays are not the first of the learner state's")
+    return len(policy), layout
+
+
 class InPlaceLearner:
     """The learner state of one run loop, advanced in place by the donating update.
 
@@ -339,11 +350,7 @@ class InPlaceLearner:
         donated by the next update."""
         self._step, self._arrays, self._layout = self._update.split(state)
         self._state: TrainState | None = state
-        policy, self.policy_layout = ArrayLayout.split(state.networks.policy)
-        # The policy is the state's first field's first field: its arrays come first.
-        if any(a is not b for a, b in zip(policy, self._arrays, strict=False)):
-            raise AssertionError("the policy's arrays are not the first of the learner state's")
-        self._num_policy = len(policy)
+        self._num_policy, self.policy_layout = policy_prefix(state)
 
     @property
     def state(self) -> TrainState:
