@@ -63,7 +63,7 @@ def run_demo(
         [run_dir],
         run_dir / "curves.png",
         metrics=("charts/episode_return", "eval/success_rate", "kl/total"),
-        title="demo: gtt-pointmass-hier",
+        title="demo: gtt-pointmass-hier, learning rates 2e-3",
     )
     run = load(run_dir)
 

@@ -15,7 +15,8 @@ Methods (PAPER.md sections 1-2):
 Tasks: ``gtt`` (go to one of 3 targets), ``gtt1`` (one target: an easy sanity task),
 ``movebox`` (move one of 2 boxes to one of 2 targets) for the MuJoCo bodies ``pointmass``,
 ``ball``, ``ant``, ``quadruped``; ``tworooms`` and ``fourrooms`` (go to one of 4 corner goals)
-for the ``gridworld`` body. ``demo`` is ``gtt-pointmass-hier``.
+for the ``gridworld`` body. ``demo`` is ``gtt-pointmass-hier`` with learning rates of 2e-3
+(``DEMO_AGENT``).
 """
 
 from __future__ import annotations
@@ -143,6 +144,20 @@ def valid_combination(task: str, body: str, method: str) -> bool:
     return body == "gridworld" or method not in DISCRETE_ONLY
 
 
+# ``demo`` is this preset with DEMO_AGENT's settings. Learning rates of 2e-3 for the policy,
+# critic and prior (the presets' 1e-3) took the demo to a 16-episode evaluation of 0.8 in
+# 60k-90k env steps (mean 76k, seeds 0-9, trained together) against 80k-110k (mean 92k, seeds
+# 0-4) at 1e-3; 3e-3 was no better (mean 82k). Measured on the demo alone, so the
+# ``gtt-*`` presets, which the committed experiments ran, keep 1e-3 (docs/benchmarks.md,
+# "Learning rates of 2e-3 for the demo").
+DEMO = "gtt-pointmass-hier"
+DEMO_AGENT: dict[str, Any] = {
+    "policy_learning_rate": 2e-3,
+    "critic_learning_rate": 2e-3,
+    "prior_learning_rate": 2e-3,
+}
+
+
 def _build(task: str, body: str, method: str) -> TrainConfig:
     suffix, env_kwargs = TASKS[task]
     grid = body == "gridworld"
@@ -168,7 +183,8 @@ def preset_names() -> list[str]:
 def get_preset(name: str) -> TrainConfig:
     """The :class:`TrainConfig` of a preset; ``KeyError`` with suggestions if unknown."""
     if name == "demo":
-        name = "gtt-pointmass-hier"
+        config = get_preset(DEMO)
+        return config.replace(agent=config.agent.replace(**DEMO_AGENT))
     parts = name.split("-", 2)
     if (
         len(parts) == 3
