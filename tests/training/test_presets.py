@@ -4,7 +4,8 @@ from behavior_priors.training.presets import DEMO, DEMO_AGENT, get_preset
 def test_the_demo_is_its_preset_with_learning_rates_of_2e_3_and_nothing_else_changed():
     """`demo` differs from gtt-pointmass-hier in the three learning rates alone (measured on the
     demo only: docs/benchmarks.md), and asking for it leaves that preset as it was."""
-    demo, base = get_preset("demo"), get_preset(DEMO)
+    base = get_preset(DEMO)
+    demo = get_preset("demo")
     assert DEMO == "gtt-pointmass-hier"
     rates = ("policy_learning_rate", "critic_learning_rate", "prior_learning_rate")
     assert set(DEMO_AGENT) == set(rates)

@@ -25,7 +25,7 @@ from behavior_priors.training.episodes import wilson_interval
 from behavior_priors.training.evaluation import random_action_stats, run_episodes
 from behavior_priors.training.files import atomic_write_text
 from behavior_priors.training.plotting import plot_runs
-from behavior_priors.training.presets import get_preset
+from behavior_priors.training.presets import DEMO, get_preset
 from behavior_priors.training.run import load, train
 from behavior_priors.training.video import record, write_video
 
@@ -63,7 +63,7 @@ def run_demo(
         [run_dir],
         run_dir / "curves.png",
         metrics=("charts/episode_return", "eval/success_rate", "kl/total"),
-        title="demo: gtt-pointmass-hier, learning rates 2e-3",
+        title=f"demo: {DEMO}, learning rates {config.agent.policy_learning_rate:g}",
     )
     run = load(run_dir)
 
