@@ -39,3 +39,23 @@ def test_seed_ranges_of_the_learning_seeds_benchmark():
     assert seed_range("0-4") == [0, 1, 2, 3, 4]
     assert seed_range("2,5-6") == [2, 5, 6]
     assert seed_range("7") == [7]
+
+
+def test_variants_of_the_update_benchmark_split_agent_and_train_overrides():
+    import pytest
+
+    from update_variants import parse_variant
+
+    name, agent, train = parse_variant(
+        ["w32", "agent.policy_hidden=(32, 32)", "train.batch_size=16", "agent.prior=none"]
+    )
+    assert name == "w32"
+    assert agent == {"policy_hidden": (32, 32), "prior": "none"}
+    assert train == {"batch_size": 16}
+    assert parse_variant(["base"]) == ("base", {}, {})
+    with pytest.raises(ValueError, match="starts with its name"):
+        parse_variant(["agent.prior=none"])
+    with pytest.raises(ValueError, match=r"agent\.KEY=VALUE"):
+        parse_variant(["x", "prior=none"])
+    with pytest.raises(ValueError, match=r"agent\.KEY=VALUE"):
+        parse_variant(["x", "env.seed=1"])
