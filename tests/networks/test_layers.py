@@ -37,3 +37,46 @@ def test_layer_norm_of_a_constant_row_is_the_offset_with_finite_gradients():
     np.testing.assert_allclose(norm(x), jnp.zeros_like(x), atol=1e-2)
     g = jax.grad(lambda x: jnp.sum(norm(x) * jnp.arange(32.0)))(x)
     assert bool(jnp.all(jnp.isfinite(g)))
+
+
+@pytest.mark.parametrize("lead", [(6,), (1, 4, 3), (2, 3, 5)])
+def test_layer_norm_mlp_over_leading_axes_matches_a_float64_reference_row_by_row(lead):
+    """The torso flattens its leading axes to one before its products and layer norm; every
+    row must still get its own MLP: values against numpy in float64, gradients (input and
+    parameters) against the torso applied to one row at a time under vmap."""
+    from behavior_priors.networks.layers import LayerNormMLP
+
+    rng = np.random.default_rng(1)
+    mlp = LayerNormMLP(7, (16, 8), jax.random.PRNGKey(3))
+    x = rng.normal(size=(*lead, 7)).astype(np.float32)
+
+    def reference(x):
+        w = [np.asarray(layer.weight, np.float64) for layer in mlp.layers]
+        b = [np.asarray(layer.bias, np.float64) for layer in mlp.layers]
+        h = x.astype(np.float64) @ w[0].T + b[0]
+        h = (h - h.mean(-1, keepdims=True)) / np.sqrt(h.var(-1, keepdims=True) + 1e-5)
+        h = np.tanh(h * np.asarray(mlp.norm.scale) + np.asarray(mlp.norm.offset))
+        h = h @ w[1].T + b[1]
+        return np.where(h > 0, h, np.expm1(h))  # elu
+
+    out = mlp(jnp.asarray(x))
+    assert out.shape == (*lead, 8)
+    np.testing.assert_allclose(out, reference(x), rtol=1e-5, atol=1e-5)
+
+    weights = jnp.asarray(rng.normal(size=(*lead, 8)), jnp.float32)
+
+    def loss(mlp, x):
+        return jnp.sum(mlp(x) * weights)
+
+    def loss_by_row(mlp, x):
+        rows = jax.vmap(lambda r: mlp(r[None])[0])(x.reshape(-1, 7))
+        return jnp.sum(rows.reshape(*lead, 8) * weights)
+
+    got = eqx.filter_grad(loss)(mlp, jnp.asarray(x))
+    want = eqx.filter_grad(loss_by_row)(mlp, jnp.asarray(x))
+    for g, w in zip(jax.tree.leaves(got), jax.tree.leaves(want), strict=True):
+        np.testing.assert_allclose(g, w, rtol=1e-4, atol=1e-5)
+    dx = jax.grad(loss, argnums=1)(mlp, jnp.asarray(x))
+    dx_rows = jax.grad(loss_by_row, argnums=1)(mlp, jnp.asarray(x))
+    assert dx.shape == x.shape
+    np.testing.assert_allclose(dx, dx_rows, rtol=1e-4, atol=1e-5)
