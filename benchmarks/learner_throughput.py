@@ -67,6 +67,24 @@ def best_seconds(fn, *args, repeats: int = 10) -> float:
     return best
 
 
+def alternating_blocks(runs: dict, rounds: int, updates: int) -> dict[str, list[float]]:
+    """Milliseconds per update of each ``{name: (learner, batch)}`` in ``rounds`` blocks of
+    ``updates`` updates, the learners taking turns (the order reversed every other round:
+    whichever runs second was measured ~1% slower in a comparison of one commit against
+    itself), so that a change in a shared machine's load hits all of them."""
+    names = list(runs)
+    ms: dict[str, list[float]] = {name: [] for name in names}
+    for r in range(rounds):
+        for name in names if r % 2 == 0 else names[::-1]:
+            learner, batch = runs[name]
+            start = time.perf_counter()
+            for _ in range(updates):
+                metrics = learner.update(batch)
+            jax.block_until_ready(metrics)
+            ms[name].append((time.perf_counter() - start) * 1e3 / updates)
+    return ms
+
+
 def matmul_peak(n: int = 2048, repeats: int = 10) -> float:
     """FLOP/s of a float32 n x n matmul, the practical peak of this machine for dense work."""
     a = jax.random.normal(jax.random.PRNGKey(0), (n, n), jnp.float32)

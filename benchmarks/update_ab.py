@@ -23,13 +23,12 @@ import subprocess
 import sys
 import tarfile
 import tempfile
-import time
 from pathlib import Path
 
 import jax
 
 sys.path.insert(0, str(Path(__file__).parent))
-from learner_throughput import ACTION_SIZE, OBS_SHAPES, synthetic_batch
+from learner_throughput import ACTION_SIZE, OBS_SHAPES, alternating_blocks, synthetic_batch
 
 ROOT = Path(__file__).resolve().parent.parent
 BASE = "behavior_priors_base"
@@ -93,17 +92,9 @@ def main() -> None:
             name: learner(package, args.preset, batch)
             for name, package in (("base", BASE), ("new", "behavior_priors"))
         }
-        ms = {name: [] for name in runs}
-        for r in range(args.rounds):
-            # Each goes first every other round: whichever runs second was measured ~1% slower
-            # in a comparison of one commit against itself.
-            for name in ("base", "new") if r % 2 == 0 else ("new", "base"):
-                run = runs[name][0]
-                t = time.perf_counter()
-                for _ in range(args.updates):
-                    metrics = run.update(batch)
-                jax.block_until_ready(metrics)
-                ms[name].append((time.perf_counter() - t) * 1e3 / args.updates)
+        ms = alternating_blocks(
+            {name: (run[0], batch) for name, run in runs.items()}, args.rounds, args.updates
+        )
     ratios = [n / b for n, b in zip(ms["new"], ms["base"], strict=True)]
     for name, (_, dots, _) in runs.items():
         print(

@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import statistics
 import sys
-import time
 from pathlib import Path
 
 import jax
@@ -33,7 +32,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from behavior_priors.agents import svg0
 from behavior_priors.training.config import parse_key_values
 from behavior_priors.training.presets import get_preset
-from learner_throughput import ACTION_SIZE, OBS_SHAPES, synthetic_batch
+from learner_throughput import ACTION_SIZE, OBS_SHAPES, alternating_blocks, synthetic_batch
 
 
 def parse_variant(words: list[str]) -> tuple[str, dict, dict]:
@@ -82,15 +81,7 @@ def main() -> None:
 
     runs = {name: build(args.preset, agent, train) for name, agent, train in variants}
     names = list(runs)
-    ms: dict[str, list[float]] = {name: [] for name in names}
-    for r in range(args.rounds):
-        for name in names if r % 2 == 0 else names[::-1]:
-            learner, batch = runs[name]
-            start = time.perf_counter()
-            for _ in range(args.updates):
-                metrics = learner.update(batch)
-            jax.block_until_ready(metrics)
-            ms[name].append((time.perf_counter() - start) * 1e3 / args.updates)
+    ms = alternating_blocks(runs, args.rounds, args.updates)
     ref = ms[names[0]]
     for name in names:
         ratio = statistics.median(a / b for a, b in zip(ms[name], ref, strict=True))
