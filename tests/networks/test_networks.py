@@ -278,3 +278,25 @@ def test_the_critic_sees_clipped_actions_but_passes_their_gradient_straight_thro
 
     np.testing.assert_allclose(grad(outside), grad(inside), rtol=1e-5, atol=1e-7)
     assert np.all(np.abs(np.asarray(grad(outside))) > 0)
+
+
+@pytest.mark.parametrize("max_scale", [None, 1.0])
+@pytest.mark.parametrize("lead", [(), (5,), (1, 4, 3), (2, 3, 5)])
+def test_a_gaussian_head_over_leading_axes_squashes_each_row_as_numpy_does(lead, max_scale):
+    """The head squashes its rows flattened to [N, D]: each row's loc and scale must be the
+    numpy formulas of that row's preactivations, with the leading axes given back."""
+    from behavior_priors.networks.heads import GaussianHead
+
+    head = GaussianHead(6, 3, KEY, min_scale=0.1, tanh_mean=True, max_scale=max_scale)
+    rng = np.random.default_rng(2)
+    loc_pre = rng.normal(size=(*lead, 3)).astype(np.float32) * 3
+    scale_pre = rng.normal(size=(*lead, 3)).astype(np.float32) * 3
+    dist = head.distribution(jnp.asarray(loc_pre), jnp.asarray(scale_pre))
+    assert dist.loc.shape == dist.scale.shape == (*lead, 3)
+    np.testing.assert_allclose(dist.loc, np.tanh(loc_pre.astype(np.float64)), atol=1e-6)
+    s = scale_pre.astype(np.float64)
+    if max_scale is None:
+        want = np.log1p(np.exp(-np.abs(s))) + np.maximum(s, 0) + 0.1
+    else:
+        want = 0.1 + (max_scale - 0.1) / (1 + np.exp(-s))
+    np.testing.assert_allclose(dist.scale, want, rtol=1e-6, atol=1e-6)
