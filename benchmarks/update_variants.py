@@ -4,11 +4,10 @@
 ``--variant`` is a name and overrides, ``NAME agent.KEY=VALUE train.KEY=VALUE ...`` (agent keys
 go to ``SVG0Config``, train keys to ``TrainConfig``: ``batch_size`` and ``sequence_length`` set
 the synthetic batch's shape). The reference, ``base``, is ``--preset`` unchanged. Every
-variant's ``svg0.InPlaceLearner``
-(buffer donation, as the run loop calls it) is built and warmed up, then the variants take turns
-for ``--rounds`` blocks of ``--updates`` updates each (the order reversed every other round),
-so that a change in the machine's load hits all of them. Prints, per variant, the median
-milliseconds per update over the rounds and the median of its per-round ratio to the reference.
+variant's ``svg0.InPlaceLearner`` (buffer donation, as the run loop calls it) is built and
+warmed up, then the variants take turns for ``--rounds`` blocks of ``--updates`` updates each
+(``learner_throughput.alternating_blocks``). Prints, per variant, the median milliseconds per
+update over the rounds and the median of its per-round ratio to ``base``.
 
     .venv/bin/python benchmarks/update_variants.py \
         --variant noprior agent.policy=flat agent.prior=none \
@@ -82,12 +81,11 @@ def main() -> None:
     runs = {name: build(args.preset, agent, train) for name, agent, train in variants}
     names = list(runs)
     ms = alternating_blocks(runs, args.rounds, args.updates)
-    ref = ms[names[0]]
     for name in names:
-        ratio = statistics.median(a / b for a, b in zip(ms[name], ref, strict=True))
+        ratio = statistics.median(a / b for a, b in zip(ms[name], ms["base"], strict=True))
         print(
             f"{name:16s} {statistics.median(ms[name]):.3f} ms per update "
-            f"(median of {args.rounds} blocks), {ratio:.3f}x {names[0]}"
+            f"(median of {args.rounds} blocks), {ratio:.3f}x base"
         )
 
 
