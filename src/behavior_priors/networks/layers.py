@@ -50,6 +50,19 @@ class LayerNorm(eqx.Module):
         return (x - mean) * jax.lax.rsqrt(var + self.eps) * self.scale + self.offset
 
 
+def elu(x: Array) -> Array:
+    """``x`` where ``x > 0``, else ``exp(x) - 1``: the ELU (alpha = 1), elementwise.
+
+    ``jax.nn.elu`` computes the negative side with ``expm1``, whose CPU kernel XLA emits at
+    about twice the cost of ``exp``: on ``[1600, 64]``, the demo's target critic, 147 us
+    against 74 for the forward pass. ``exp(x) - 1`` differs from ``expm1(x)`` by at most one
+    float32 rounding of the subtraction (about 6e-8 near 0, where ``expm1`` keeps relative
+    precision that an activation does not need); the gradient is ``exp(x)`` on the negative
+    side, as before.
+    """
+    return jnp.where(x > 0, x, jnp.exp(jnp.where(x > 0, 0.0, x)) - 1.0)
+
+
 class LayerNormMLP(eqx.Module):
     """Linear -> LayerNorm -> tanh, then (Linear -> elu) for the other hidden layers.
 
@@ -71,7 +84,7 @@ class LayerNormMLP(eqx.Module):
             Linear(a, b, k) for a, b, k in zip(sizes[:-1], sizes[1:], keys, strict=True)
         )
         self.norm = LayerNorm(hidden[0])
-        self.activation = jax.nn.elu
+        self.activation = elu
 
     @property
     def out_size(self) -> int:
