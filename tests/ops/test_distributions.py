@@ -122,3 +122,33 @@ def test_methods_work_under_jit_and_vmap(jit):
         g = jax.jit(g)
     out = g(jnp.ones((3, 2)), jnp.ones((3, 2)), jnp.zeros((3, 2)))
     assert out.shape == (3,) and np.all(np.isfinite(out))
+
+
+@pytest.mark.parametrize(
+    "x_shape, p_shape, q_shape",
+    [((5, 2), (2,), (5, 2)), ((3, 1, 4, 3), (2, 4, 3), (1, 4, 3)), ((4, 0), (4, 0), (4, 0))],
+)
+def test_gaussian_formulas_on_flat_rows_keep_every_broadcast(x_shape, p_shape, q_shape):
+    """log_prob, entropy and KL must be scipy's, element by element, over the broadcast
+    leading shape (an empty event axis gives 0), and a sample must be ``loc + scale * eps``
+    with the very noise ``jax.random.normal`` draws for its shape."""
+    rng = np.random.default_rng(3)
+    p, q = _random_gaussian(rng, p_shape), _random_gaussian(rng, q_shape)
+    x = rng.normal(size=x_shape).astype(np.float32)
+    ref = stats.norm(np.asarray(p.loc, np.float64), np.asarray(p.scale, np.float64))
+    lead = np.broadcast_shapes(x_shape, p_shape)[:-1]
+    want = np.broadcast_to(ref.logpdf(x.astype(np.float64)).sum(-1), lead)
+    np.testing.assert_allclose(p.log_prob(x), want, rtol=1e-5, atol=1e-5)
+    assert p.entropy().shape == p_shape[:-1]
+    np.testing.assert_allclose(p.entropy(), ref.entropy().sum(-1), rtol=1e-5, atol=1e-5)
+
+    sp, sq = (np.asarray(d.scale, np.float64) for d in (p, q))
+    mp, mq = (np.asarray(d.loc, np.float64) for d in (p, q))
+    kl = (np.log(sq / sp) + (sp**2 + (mp - mq) ** 2) / (2 * sq**2) - 0.5).sum(-1)
+    assert gaussian_kl(p, q).shape == np.broadcast_shapes(p_shape, q_shape)[:-1]
+    np.testing.assert_allclose(gaussian_kl(p, q), kl, rtol=1e-5, atol=1e-5)
+
+    key = jax.random.PRNGKey(4)
+    got = p.sample(key, (3,))
+    eps = jax.random.normal(key, (3, *p_shape))
+    np.testing.assert_array_equal(got, p.loc + p.scale * eps)
