@@ -70,6 +70,7 @@ def test_overlapped_acting_and_learning_compute_what_waiting_computes():
 
     overlapped, n = run(wait=False)
     waited, m = run(wait=True)
-    assert n == m == (2_400 - 800) // 8 + 1
+    assert config.num_envs * config.updates_per_env_step == 1.0  # one update per batched step
+    assert n == m == (2_400 - 800) // config.num_envs + 1
     for a, b in zip(overlapped, waited, strict=True):
         np.testing.assert_array_equal(a, b)

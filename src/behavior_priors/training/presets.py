@@ -16,7 +16,7 @@ Tasks: ``gtt`` (go to one of 3 targets), ``gtt1`` (one target: an easy sanity ta
 ``movebox`` (move one of 2 boxes to one of 2 targets) for the MuJoCo bodies ``pointmass``,
 ``ball``, ``ant``, ``quadruped``; ``tworooms`` and ``fourrooms`` (go to one of 4 corner goals)
 for the ``gridworld`` body. ``demo`` is ``gtt-pointmass-hier`` with learning rates of 2e-3
-(``DEMO_AGENT``).
+(``DEMO_AGENT``) and 16 environment copies at one update per batched step (``DEMO_TRAIN``).
 """
 
 from __future__ import annotations
@@ -156,6 +156,13 @@ DEMO_AGENT: dict[str, Any] = {
     "critic_learning_rate": 2e-3,
     "prior_learning_rate": 2e-3,
 }
+# ... and with 16 environment copies at one update per batched step (the presets: 8 copies, one
+# update per batched step). The loop acts and steps the copies on one core while the update
+# runs on the other (docs/benchmarks.md, "On one core and on two"), so twice the copies cost
+# little more time per batched step: the demo reached 0.8 in 110k env steps and 21.7 s
+# (median, seeds 0-4) against 90k and 28.8 s with 8 copies; with 32 copies, 190k and 22.1 s
+# (docs/benchmarks.md, "16 environment copies for the demo").
+DEMO_TRAIN: dict[str, Any] = {"num_envs": 16, "updates_per_env_step": 1 / 16}
 
 
 def _build(task: str, body: str, method: str) -> TrainConfig:
@@ -184,7 +191,7 @@ def get_preset(name: str) -> TrainConfig:
     """The :class:`TrainConfig` of a preset; ``KeyError`` with suggestions if unknown."""
     if name == "demo":
         config = get_preset(DEMO)
-        return config.replace(agent=config.agent.replace(**DEMO_AGENT))
+        return config.replace(agent=config.agent.replace(**DEMO_AGENT), **DEMO_TRAIN)
     parts = name.split("-", 2)
     if (
         len(parts) == 3
