@@ -63,7 +63,10 @@ def run_demo(
         [run_dir],
         run_dir / "curves.png",
         metrics=("charts/episode_return", "eval/success_rate", "kl/total"),
-        title=f"demo: {DEMO}, learning rates {config.agent.policy_learning_rate:g}",
+        title=(
+            f"demo: {DEMO}, learning rates {config.agent.policy_learning_rate:g}, "
+            f"{config.num_envs} environment copies"
+        ),
     )
     run = load(run_dir)
 
