@@ -46,6 +46,12 @@ _non_negative_int = _int_at_least(0)
 # -- train ------------------------------------------------------------------------------------
 
 
+_TRUST_HELP = (
+    "consent to an environment that the run folder names as module:callable: its code is "
+    "imported and called (never without this; only for folders you trust)"
+)
+
+
 def _train_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="behavior-priors train",
@@ -63,6 +69,7 @@ def _train_parser() -> argparse.ArgumentParser:
         "--env-kwargs", nargs="+", default=[], metavar="KEY=VALUE", help="environment options"
     )
     p.add_argument("--no-progress", action="store_true", help="no progress display")
+    p.add_argument("--trust-env-code", action="store_true", help=_TRUST_HELP)
     p.add_argument("-h", "--help", action="store_true")
     p.add_argument("--help-config", action="store_true", help="list the config overrides")
     d = p.add_argument_group("distributed (Ray; needs the dist extra, docs/distributed.md)")
@@ -224,6 +231,7 @@ def _cmd_train(argv: list[str]) -> int:
                 checkpoint_step=opts.checkpoint_step,
                 progress=progress,
                 on_log=on_log,
+                trust_code=opts.trust_env_code,
             )
         else:
             result = train(
@@ -233,10 +241,16 @@ def _cmd_train(argv: list[str]) -> int:
                 checkpoint_step=opts.checkpoint_step,
                 progress=progress,
                 on_log=on_log,
+                trust_code=opts.trust_env_code,
             )
     except Interrupted as e:
         print(e, file=sys.stderr)
         return 128 + e.signum
+    if result.already_finished:
+        print(
+            f"{result.run_dir} had already finished at {result.env_steps:,d} env steps: "
+            "nothing to train, nothing written"
+        )
     _print_final(result.run_dir, result.env_steps, result.final_eval)
     return 0
 
@@ -307,6 +321,7 @@ def _transfer_parser() -> argparse.ArgumentParser:
     p.add_argument("--run-dir", type=Path, help="default runs/transfer-<env>-seed<N>")
     p.add_argument("--env-kwargs", nargs="+", default=[], metavar="KEY=VALUE")
     p.add_argument("--no-progress", action="store_true", help="no progress display")
+    p.add_argument("--trust-env-code", action="store_true", help=_TRUST_HELP)
     p.add_argument("-h", "--help", action="store_true")
     return p
 
@@ -330,7 +345,13 @@ def _cmd_transfer(argv: list[str]) -> int:
             policy=opts.policy,
         )
         env_kwargs = _parse_env_kwargs(opts.env_kwargs)
-        base = transfer_config(spec, task=opts.task, body=opts.body, env_kwargs=env_kwargs)
+        base = transfer_config(
+            spec,
+            task=opts.task,
+            body=opts.body,
+            env_kwargs=env_kwargs,
+            trust_code=opts.trust_env_code,
+        )
     except ValueError as e:
         raise UsageError(str(e)) from None
     config = tyro.cli(type(base), default=base, args=rest, prog="behavior-priors transfer")
@@ -356,19 +377,10 @@ def _cmd_transfer(argv: list[str]) -> int:
 # -- eval, video, plot, list --------------------------------------------------------------------
 
 
-def _load_env(run, num_envs: int, seed: int):
-    from behavior_priors.envs.registry import make
-    from behavior_priors.training.run import read_run
+def _load_env(run, num_envs: int, seed: int, trust_code: bool):
+    from behavior_priors.training.run import make_run_env
 
-    trained_on = read_run(run.run_dir).get("env_object")
-    if trained_on:
-        raise UsageError(
-            f"{run.run_dir} trained on a Python environment object ({trained_on}), which the "
-            "command line cannot rebuild: evaluate it from Python (behavior_priors.training.load"
-            ") or name the environment by a string (docs/envs.md)"
-        )
-
-    return make(run.config.env, num_envs=num_envs, seed=seed, **run.config.env_kwargs)
+    return make_run_env(run, num_envs, seed, trust_code=trust_code)
 
 
 def _cmd_eval(args: argparse.Namespace) -> int:
@@ -377,7 +389,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     from behavior_priors.training.run import load
 
     run = load(args.run_dir, args.checkpoint_step)
-    env = _load_env(run, min(args.episodes, 8), args.seed)
+    env = _load_env(run, min(args.episodes, 8), args.seed, args.trust_env_code)
     stats = run_episodes(
         run.state.networks.policy,
         env,
@@ -401,7 +413,7 @@ def _cmd_video(args: argparse.Namespace) -> int:
     from behavior_priors.training.video import record, write_video
 
     run = load(args.run_dir, args.checkpoint_step)
-    env = _load_env(run, 1, args.seed)
+    env = _load_env(run, 1, args.seed, args.trust_env_code)
     steps = args.steps or getattr(env, "episode_steps", 200)
     try:
         frames, used, stats = record(
@@ -577,6 +589,7 @@ def build_parser() -> argparse.ArgumentParser:
         )
         p.add_argument("--seed", type=_non_negative_int, default=0)
         p.add_argument("--prior", action="store_true", help="act with the prior alone")
+        p.add_argument("--trust-env-code", action="store_true", help=_TRUST_HELP)
         return p
 
     p = run_dir_cmd("eval", "evaluate a trained run")

@@ -31,6 +31,14 @@ all it needs. :func:`make` accepts, in this order:
 Registered factories are ``"module:attribute"`` strings imported on first use, so listing
 names costs nothing and optional dependencies (dm_control) are only imported when their
 environments are made.
+
+Consent: a name of form 4 (or a Gymnasium id with a module prefix, ``gymnasium:<module>:<id>``,
+which Gymnasium imports) runs code that the string names. Typed by the user, that is the
+user's choice; read from a run folder, which may come from anyone, it is not:
+:func:`require_consent` refuses such a name unless the caller consents for that call
+(``--trust-env-code``, ``trust_code=True``). Registered names, plugins, plain ``gymnasium:``
+ids and ``dm_control:`` tasks name no code and need no consent. :func:`code_named_by` says
+which module a name would import.
 """
 
 from __future__ import annotations
@@ -50,6 +58,46 @@ ENTRY_POINT_GROUP = "behavior_priors.envs"
 # env_kwargs that configure an adapter rather than the wrapped environment.
 ADAPTER_OPTIONS = ("key_map", "obs_keys", "task_id", "success")
 _FORMS = "'gymnasium:<id>', 'dm_control:<domain>-<task>' or '<module>:<callable>'"
+
+
+class UntrustedCodeError(PermissionError):
+    """A name read from a run folder would import and call code, and the user did not consent."""
+
+
+def code_named_by(name: str) -> str | None:
+    """The module that :func:`make` would import *because the string names it*, or ``None``.
+
+    ``None`` for a registered name, an installed plugin, a plain ``gymnasium:<id>`` or a
+    ``dm_control:`` task (and for a name :func:`make` refuses anyway); the module of a
+    ``<module>:<callable>`` name, or of a ``gymnasium:<module>:<id>`` id, otherwise. Nothing
+    is imported to answer.
+    """
+    if not isinstance(name, str) or name in _REGISTRY or name.startswith("dm_control:"):
+        return None
+    if name.startswith("gymnasium:"):
+        env_id = name.removeprefix("gymnasium:")
+        # Gymnasium imports the part before a ':' of an id (its "module:EnvName-v0" form).
+        return env_id.partition(":")[0] if ":" in env_id else None
+    if name in _plugins() or ":" not in name:
+        return None
+    return name.partition(":")[0]
+
+
+def require_consent(name: str, trust_code: bool, source: str) -> None:
+    """Refuse ``name``, read from ``source`` (e.g. a ``run.json``), when making it would import
+    code it names (:func:`code_named_by`) and ``trust_code`` is false.
+
+    Raises:
+      UntrustedCodeError: naming the environment, the module and how to consent.
+    """
+    module = code_named_by(name)
+    if module is None or trust_code:
+        return
+    raise UntrustedCodeError(
+        f"{source} names the environment {name!r}, which would import and call code from "
+        f"module {module!r}; code named by a run folder runs only with your consent: if you "
+        "trust where this folder came from, add --trust-env-code (Python: trust_code=True)"
+    )
 
 
 @dataclass(frozen=True)
@@ -96,7 +144,7 @@ def list_envs() -> list[EnvEntry]:
     return [entries[k] for k in sorted(entries)]
 
 
-def make(name: str, num_envs: int = 1, seed: int | None = None, **overrides: Any) -> Env:
+def make(name: str, /, num_envs: int = 1, seed: int | None = None, **overrides: Any) -> Env:
     """Build the environment ``name`` (any form of the module docstring) with ``num_envs``
     copies; ``overrides`` are its ``env_kwargs``; ``seed`` resets it once when given.
 
@@ -218,6 +266,13 @@ def _import_callable(name: str) -> Callable[..., Any]:
             hint = f"; did you mean {', '.join(close)}?" if close else ""
             raise KeyError(f"environment {name!r}: {module_name} has no {attr!r}{hint}")
         obj = getattr(obj, part)
+        if inspect.ismodule(obj):
+            # `pkg.mod:os.system` reaches another module's function through an import of
+            # `pkg.mod`: a factory is named by the module that defines it.
+            raise KeyError(
+                f"environment {name!r}: {part!r} is a module imported by {module_name}, not an "
+                f"environment factory; name the factory by its own module ({obj.__name__}:...)"
+            )
     if not callable(obj):
         raise TypeError(f"environment {name!r}: {attr!r} is a {type(obj).__name__}, not callable")
     return obj

@@ -20,13 +20,12 @@ from typing import Any
 
 import numpy as np
 
-from behavior_priors.envs.registry import make
 from behavior_priors.training.episodes import wilson_interval
 from behavior_priors.training.evaluation import random_action_stats, run_episodes
 from behavior_priors.training.files import atomic_write_text
 from behavior_priors.training.plotting import plot_runs
 from behavior_priors.training.presets import DEMO, get_preset
-from behavior_priors.training.run import load, train
+from behavior_priors.training.run import load, make_run_env, train
 from behavior_priors.training.video import record, write_video
 
 
@@ -71,7 +70,7 @@ def run_demo(
     run = load(run_dir)
 
     def env(num_envs: int, seed: int):
-        return make(run.config.env, num_envs=num_envs, seed=seed, **run.config.env_kwargs)
+        return make_run_env(run, num_envs, seed)
 
     one = env(1, seed=1)
     # The top-down schematic shows every target and the path taken, on any machine.

@@ -59,6 +59,8 @@ class RunResult:
     final_eval: dict[str, float]
     state: svg0.TrainState = field(repr=False)
     history: list[dict[str, float]] = field(default_factory=list, repr=False)
+    # A resumed run that had already finished: nothing was trained or written.
+    already_finished: bool = False
 
 
 class Trainer:

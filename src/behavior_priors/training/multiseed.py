@@ -19,6 +19,7 @@ reports and ``train --resume`` work on them as on any run.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -262,59 +263,64 @@ def train_seeds(
     resume = all(existing)
     if resume and init_states is not None:
         raise ValueError("resumed runs continue from their checkpoints; drop init_states")
-    sessions = []
-    for d, s in zip(run_dirs, seeds, strict=True):
-        session = RunSession(d, None if resume else config.replace(seed=int(s)), resume=resume)
-        if session.config != config.replace(seed=int(s)):
-            raise ValueError(f"{d} holds a run of another config; choose other directories")
-        sessions.append(session)
-    multi = MultiSeedTrainer(config, seeds)
-    extra_info: list[dict[str, Any]] = [{} for _ in seeds]
-    if init_states is not None:  # before anything is written: an error leaves no trace
-        for i, (t, init) in enumerate(zip(multi.trainers, init_states, strict=True)):
-            t.state, extra_info[i] = init(t.state)
-    if resume:
-        for session, t in zip(sessions, multi.trainers, strict=True):
-            restore_trainer(session, t)
-    multi.load_from_trainers()
-    for session, t, extra in zip(sessions, multi.trainers, extra_info, strict=True):
-        session.start(t.env_steps, env_specs=env_specs(t), trained_with_seeds=list(seeds), **extra)
-        t.history = list(session.history)
-        t.last_eval = session.last_eval()
-    checkpoints = Cadence.after(multi.env_steps, config.checkpoint_every)
+    # Every session opened (and locked) is closed on every path, an error included.
+    with contextlib.ExitStack() as stack:
+        sessions = []
+        for d, s in zip(run_dirs, seeds, strict=True):
+            # The caller's config, never the folder's, names the environment: no consent needed.
+            session = stack.enter_context(RunSession(d, config.replace(seed=int(s)), resume=resume))
+            if session.config != config.replace(seed=int(s)):
+                raise ValueError(f"{d} holds a run of another config; choose other directories")
+            sessions.append(session)
+        multi = MultiSeedTrainer(config, seeds)
+        extra_info: list[dict[str, Any]] = [{} for _ in seeds]
+        if init_states is not None:  # before anything is written: an error leaves no trace
+            for i, (t, init) in enumerate(zip(multi.trainers, init_states, strict=True)):
+                t.state, extra_info[i] = init(t.state)
+        if resume:
+            for session, t in zip(sessions, multi.trainers, strict=True):
+                restore_trainer(session, t)
+        multi.load_from_trainers()
+        for session, t, extra in zip(sessions, multi.trainers, extra_info, strict=True):
+            session.start(
+                t.env_steps, env_specs=env_specs(t), trained_with_seeds=list(seeds), **extra
+            )
+            t.history = list(session.history)
+            t.last_eval = session.last_eval()
+        checkpoints = Cadence.after(multi.env_steps, config.checkpoint_every)
 
-    def save(m: MultiSeedTrainer) -> None:
-        for session, t in zip(sessions, m.trainers, strict=True):
-            session.save(t.env_steps, t.state_dict())
+        def save(m: MultiSeedTrainer) -> None:
+            for session, t in zip(sessions, m.trainers, strict=True):
+                session.save(t.env_steps, t.state_dict())
 
-    def after_log(m: MultiSeedTrainer) -> None:
-        if checkpoints.due(m.env_steps):
-            save(m)
+        def after_log(m: MultiSeedTrainer) -> None:
+            if checkpoints.due(m.env_steps):
+                save(m)
 
-    def log(i: int, line: dict[str, float]) -> None:
-        sessions[i].log(line)
-        if on_log is not None:
-            on_log(i, line)
+        def log(i: int, line: dict[str, float]) -> None:
+            sessions[i].log(line)
+            if on_log is not None:
+                on_log(i, line)
 
-    try:
-        finished = [
-            s.finished_eval(t.env_steps) for s, t in zip(sessions, multi.trainers, strict=True)
+        try:
+            finished = [
+                s.finished_eval(t.env_steps) for s, t in zip(sessions, multi.trainers, strict=True)
+            ]
+            if all(f is not None for f in finished):
+                finals = finished
+            else:
+                with StopFlag() as stop:
+                    finals = multi.run(on_log=log, after_log=after_log, should_stop=stop)
+                    if stop.signum is not None:
+                        save(multi)
+                        raise Interrupted(run_dirs[0], multi.env_steps, stop.signum)
+                save(multi)
+                for session, t, final in zip(sessions, multi.trainers, finals, strict=True):
+                    session.finish(t.env_steps, final)
+        finally:
+            for session in sessions:
+                session.close()
+        return [
+            RunResult(d, t.env_steps, t.updates, final, t.state, t.history)
+            for d, t, final in zip(run_dirs, multi.trainers, finals, strict=True)
         ]
-        if all(f is not None for f in finished):
-            finals = finished
-        else:
-            with StopFlag() as stop:
-                finals = multi.run(on_log=log, after_log=after_log, should_stop=stop)
-                if stop.signum is not None:
-                    save(multi)
-                    raise Interrupted(run_dirs[0], multi.env_steps, stop.signum)
-            save(multi)
-            for session, t, final in zip(sessions, multi.trainers, finals, strict=True):
-                session.finish(t.env_steps, final)
-    finally:
-        for session in sessions:
-            session.close()
-    return [
-        RunResult(d, t.env_steps, t.updates, final, t.state, t.history)
-        for d, t, final in zip(run_dirs, multi.trainers, finals, strict=True)
-    ]

@@ -55,6 +55,7 @@ __all__ = [
     "StopFlag",
     "env_specs",
     "load",
+    "make_run_env",
     "read_run",
     "restore_trainer",
     "train",
@@ -80,6 +81,7 @@ def train(
     progress: bool = False,
     on_log: Callable[[dict[str, float]], None] | None = None,
     init_state: Callable[[svg0.TrainState], tuple[svg0.TrainState, dict[str, Any]]] | None = None,
+    trust_code: bool = False,
 ) -> RunResult:
     """Train an agent; the Python API of ``behavior-priors train``.
 
@@ -98,6 +100,8 @@ def train(
         for ``run.json`` (how :func:`behavior_priors.transfer.transfer` grafts a trained run's
         modules in and records where they came from). Runs before anything is written, so an
         error leaves no run directory behind. Not with ``resume``.
+      trust_code: with ``resume`` and no ``config``, consent to an environment in ``run.json``
+        named as ``module:callable`` (code the folder names is not run otherwise).
 
     Returns:
       :class:`RunResult` with the final evaluation, counters, learner state and log history.
@@ -115,7 +119,22 @@ def train(
 
     if resume and init_state is not None:
         raise ValueError("a resumed run continues from its checkpoint; drop init_state")
-    session = RunSession(run_dir, config, resume=resume, checkpoint_step=checkpoint_step)
+    session = RunSession(
+        run_dir, config, resume=resume, checkpoint_step=checkpoint_step, trust_code=trust_code
+    )
+    with session:
+        return _train_in(session, env, progress, on_log, init_state)
+
+
+def _train_in(
+    session: RunSession,
+    env: Env | None,
+    progress: bool,
+    on_log: Callable[[dict[str, float]], None] | None,
+    init_state: Callable[[svg0.TrainState], tuple[svg0.TrainState, dict[str, Any]]] | None,
+) -> RunResult:
+    """:func:`train` in an open session (the caller closes it on every path)."""
+    resume = session.resume
     extra_info: dict[str, Any] = {}
     if resume and env is None and "env_object" in session.info:
         raise RunDirectoryError(
@@ -132,16 +151,22 @@ def train(
     if resume:
         restore_trainer(session, trainer)
     session.start(trainer.env_steps, env_specs=env_specs(trainer), **extra_info)
-    try:
-        final = session.finished_eval(trainer.env_steps)
-        if final is None:
-            final = _run(session, trainer, progress, on_log)
-            session.save(trainer.env_steps, trainer.state_dict())
-            session.finish(trainer.env_steps, final)
-    finally:
-        session.close()
+    final = session.finished_eval(trainer.env_steps)
+    already_finished = final is not None
+    if final is None:
+        final = _run(session, trainer, progress, on_log)
+        session.save(trainer.env_steps, trainer.state_dict())
+        session.finish(trainer.env_steps, final)
+    else:
+        trainer.history = list(session.history)
     return RunResult(
-        session.run_dir, trainer.env_steps, trainer.updates, final, trainer.state, trainer.history
+        session.run_dir,
+        trainer.env_steps,
+        trainer.updates,
+        final,
+        trainer.state,
+        trainer.history,
+        already_finished=already_finished,
     )
 
 
@@ -235,8 +260,32 @@ class Policy:
         return self._actions.to_env(a)
 
 
+def make_run_env(
+    run: LoadedRun, num_envs: int = 1, seed: int | None = None, *, trust_code: bool = False
+) -> Env:
+    """The environment ``run`` trained on, with ``num_envs`` copies (reset with ``seed``).
+
+    Its name comes from the run folder: one that would import code (``module:callable``) is
+    refused unless ``trust_code`` (:func:`~behavior_priors.envs.registry.require_consent`).
+    """
+    from behavior_priors.envs.registry import make, require_consent
+
+    info = read_run(run.run_dir)
+    if info.get("env_object"):
+        raise RunDirectoryError(
+            f"{run.run_dir} trained on a Python environment object ({info['env_object']}), "
+            "which cannot be rebuilt from the folder: evaluate it from Python with the same "
+            "object, or name the environment by a string (docs/envs.md)"
+        )
+    require_consent(run.config.env, trust_code, str(run.run_dir / RUN_FILE))
+    return make(run.config.env, num_envs=num_envs, seed=seed, **run.config.env_kwargs)
+
+
 def load(run_dir: str | Path, checkpoint_step: int | None = None) -> LoadedRun:
-    """Load the learner state of a run directory's latest (or given) checkpoint."""
+    """Load the learner state of a run directory's latest (or given) checkpoint.
+
+    Reads arrays and JSON only: nothing the folder names is imported (building its
+    environment is :func:`make_run_env`'s, with consent where it names code)."""
     run_dir = Path(run_dir)
     info = read_run(run_dir)
     config = TrainConfig.from_dict(info["config"])

@@ -7,6 +7,15 @@ write is the same and is written here, once:
 
 * opening: a new run needs a directory without a run in it; a folder holding files of a run
   but no ``run.json`` (or the reverse for ``--resume``) is refused with what to do;
+* one writer at a time: the session holds an advisory lock on ``run_dir/.lock`` from opening
+  to :meth:`RunSession.close` (the OS releases it when the process dies, so a killed run leaves
+  no stale lock); a second writer is refused naming the holder's pid. Readers do not lock;
+* consent: a resumed run's environment name comes from the folder, which may come from anyone;
+  a name that would import code is refused without ``trust_code`` (see
+  :func:`behavior_priors.envs.registry.require_consent`);
+* one timeline: a run resumed from an earlier checkpoint than its latest discards the later
+  checkpoints and final evaluation (they belong to the abandoned continuation) before its log
+  is cut, so a kill at any point leaves a log and checkpoints that agree;
 * ``run.json`` and ``final_eval.json``, written atomically (temporary file, then rename);
 * the metric log, truncated atomically to the checkpoint a run resumes from, TensorBoard purged
   past it (:class:`~behavior_priors.training.logger.MetricLogger`);
@@ -20,7 +29,11 @@ The guarantees are listed in ``docs/training.md``, "What a run directory guarant
 
 from __future__ import annotations
 
+import errno
+import fcntl
 import json
+import os
+import shutil
 import signal
 import time
 from collections.abc import Iterable
@@ -29,6 +42,7 @@ from pathlib import Path
 from typing import Any
 
 from behavior_priors import __version__
+from behavior_priors.envs.registry import require_consent
 from behavior_priors.training.checkpoint import Checkpointer
 from behavior_priors.training.config import TrainConfig
 from behavior_priors.training.files import atomic_write_text
@@ -39,10 +53,56 @@ FINAL_EVAL_FILE = "final_eval.json"
 CHECKPOINT_DIR = "checkpoints"
 # What a run writes besides run.json: their presence without run.json means a broken run.
 _RUN_OUTPUTS = (CHECKPOINT_DIR, METRICS_FILE, FINAL_EVAL_FILE, "tensorboard", "events.jsonl")
+LOCK_FILE = ".lock"
+# Checkpoints of an abandoned continuation are renamed to this prefix (out of orbax's sight,
+# atomically) before they are deleted; a kill in between leaves only such names behind.
+_ABANDONED = ".abandoned-checkpoint-"
+# What atomic_write_text leaves behind when killed mid-rewrite: `.<name>.<random>.tmp`.
+_TEMP_GLOB = ".*.tmp"
+_READ_ONLY = (errno.EROFS, errno.EACCES, errno.EPERM)
 
 
 class RunDirectoryError(ValueError):
     """A run directory cannot be used as asked (the message says what to do)."""
+
+
+class RunLockedError(RunDirectoryError):
+    """Another process is writing the run directory."""
+
+
+class RunLock:
+    """An advisory, exclusive lock on ``run_dir/.lock`` (``flock``: released by the OS when the
+    process dies, so a killed writer leaves no stale lock). The file holds the holder's pid,
+    for the message a second writer gets.
+
+    Raises:
+      RunLockedError: another open lock holds it (another process, or another session here).
+      OSError: the folder cannot be written (read-only); ``errno`` says which.
+    """
+
+    def __init__(self, run_dir: Path):
+        self.path = run_dir / LOCK_FILE
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.read(fd, 64).decode(errors="replace").strip() or "unknown"
+            os.close(fd)
+            raise RunLockedError(
+                f"{run_dir} is being written by another process (pid {holder}); one writer at "
+                "a time: wait for it to finish or stop it, then try again"
+            ) from None
+        except BaseException:
+            os.close(fd)
+            raise
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+        self._fd: int | None = fd
+
+    def release(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)  # closing the only descriptor releases the flock
+            self._fd = None
 
 
 def read_run(run_dir: str | Path) -> dict[str, Any]:
@@ -212,10 +272,15 @@ class RunSession:
         one is an error, because it would not continue the same run).
       resume: continue the run in ``run_dir``.
       checkpoint_step: with ``resume``, continue from this checkpoint (default: the latest).
+      trust_code: with ``resume`` and no ``config``, consent to an environment name in
+        ``run.json`` that imports code (``module:callable``); refused without it. A given
+        ``config`` is the caller's own and needs no consent.
 
-    Opening checks the directory and writes nothing. Then: :meth:`restore` (resume), :meth:`start`
-    (writes ``run.json`` for a new run, opens the log), :meth:`log`, :meth:`save`,
-    :meth:`finish`, :meth:`close`.
+    Opening checks the directory and takes the writer's lock (creating the directory of a new
+    run, and only the lock file in it); nothing else is written. Then: :meth:`restore`
+    (resume), :meth:`start` (writes ``run.json`` for a new run, opens the log), :meth:`log`,
+    :meth:`save`, :meth:`finish`, and :meth:`close`, which releases the lock and must be called
+    on every path (a new run's directory that got nothing but the lock is removed again).
     """
 
     def __init__(
@@ -225,41 +290,76 @@ class RunSession:
         *,
         resume: bool = False,
         checkpoint_step: int | None = None,
+        trust_code: bool = False,
     ):
         self.run_dir = Path(run_dir)
         self.resume = resume
         if checkpoint_step is not None and not resume:
             raise ValueError("checkpoint_step chooses where a resumed run continues: resume=True")
         self.checkpoint_step = checkpoint_step
-        if resume:
-            self.info = read_run(self.run_dir)
-            saved = TrainConfig.from_dict(self.info["config"])
-            if config is not None and config != saved:
-                raise ValueError(
-                    f"--resume continues {self.run_dir} with its own config; the given config "
-                    "differs (start a new run directory to change settings)"
-                )
-            self.config = saved
-        else:
-            if config is None:
-                raise ValueError("a new run needs a config")
-            if (self.run_dir / RUN_FILE).exists():
-                raise FileExistsError(
-                    f"{self.run_dir} already holds a run; continue it with resume=True "
-                    "(--resume) or choose another run directory"
-                )
-            leftovers = [n for n in _RUN_OUTPUTS if (self.run_dir / n).exists()]
-            if leftovers:
-                raise RunDirectoryError(
-                    f"{self.run_dir} holds files of another run ({', '.join(leftovers)}) but no "
-                    f"{RUN_FILE}; a new run there would mix with them. Move them away or "
-                    "choose another run directory"
-                )
-            self.info = {}
-            self.config = config
         self._checkpointer: Checkpointer | None = None
         self.logger: MetricLogger | None = None
         self.history: list[dict[str, Any]] = []  # the log lines kept from before a resume
+        self._lock: RunLock | None = None
+        self._read_only: OSError | None = None  # a resumed run's folder that cannot be written
+        self._created_dir = False
+        self._started = False
+        if resume:
+            self._open_for_resume(config, trust_code)
+        else:
+            if config is None:
+                raise ValueError("a new run needs a config")
+            self._check_new()
+            self._created_dir = not self.run_dir.exists()
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            try:
+                self._lock = RunLock(self.run_dir)
+                self._check_new()  # again, under the lock: another writer may have begun
+            except BaseException:
+                self.close()
+                raise
+            self.info = {}
+            self.config = config
+
+    def _check_new(self) -> None:
+        if self.run_dir.exists() and not self.run_dir.is_dir():
+            raise RunDirectoryError(
+                f"{self.run_dir} is a file, not a directory: choose another run directory"
+            )
+        if (self.run_dir / RUN_FILE).exists():
+            raise FileExistsError(
+                f"{self.run_dir} already holds a run; continue it with resume=True "
+                "(--resume) or choose another run directory"
+            )
+        leftovers = [n for n in _RUN_OUTPUTS if (self.run_dir / n).exists()]
+        if leftovers:
+            raise RunDirectoryError(
+                f"{self.run_dir} holds files of another run ({', '.join(leftovers)}) but no "
+                f"{RUN_FILE}; a new run there would mix with them. Move them away or "
+                "choose another run directory"
+            )
+
+    def _open_for_resume(self, config: TrainConfig | None, trust_code: bool) -> None:
+        # Everything that can refuse the folder is read before the lock is taken, so that a
+        # refused folder gets nothing written into it, not even the lock file.
+        self.info = read_run(self.run_dir)
+        saved = TrainConfig.from_dict(self.info["config"])
+        if config is not None and config != saved:
+            raise ValueError(
+                f"--resume continues {self.run_dir} with its own config; the given config "
+                "differs (start a new run directory to change settings)"
+            )
+        if config is None:
+            require_consent(saved.env, trust_code, str(self.run_dir / RUN_FILE))
+        self.config = saved
+        try:
+            self._lock = RunLock(self.run_dir)
+        except OSError as e:
+            if e.errno not in _READ_ONLY:
+                raise
+            # Resuming a finished run writes nothing, so a read-only copy may still answer
+            # "finished"; any other resume is refused by start().
+            self._read_only = e
 
     # -- checkpoints -------------------------------------------------------------------------
     @property
@@ -297,8 +397,28 @@ class RunSession:
     # -- run.json, the log, the final evaluation ----------------------------------------------
     def start(self, env_steps: int, **info: Any) -> None:
         """Begin writing: ``run.json`` for a new run (``info`` adds entries to it, e.g.
-        ``env_specs``), and the metric log, cut back to ``env_steps`` for a resumed run."""
-        if not self.resume:
+        ``env_specs``), and the metric log, cut back to ``env_steps`` for a resumed run.
+
+        A resumed run that had already finished at ``env_steps`` writes nothing (no log is
+        opened, so no TensorBoard file is added). Otherwise a resumed run first discards what
+        lies after ``env_steps`` (later checkpoints, a later final evaluation, leftovers of
+        killed rewrites), then cuts the log: killed at any point, the folder still resumes
+        with a log and checkpoints that agree.
+        """
+        self._started = True
+        if self.resume and self.finished_eval(env_steps) is not None:
+            self.history = read_metrics(self.run_dir)
+            return
+        if self._read_only is not None:
+            raise RunDirectoryError(
+                f"{self.run_dir} cannot be written ({self._read_only.strerror}): the run is not "
+                "finished and cannot be continued there; copy the folder somewhere writable and "
+                "resume the copy"
+            )
+        self._remove_leftovers()
+        if self.resume:
+            self._discard_after(env_steps)
+        else:
             self.run_dir.mkdir(parents=True, exist_ok=True)
             self.info = {
                 "config": self.config.to_dict(),
@@ -310,15 +430,13 @@ class RunSession:
         c = self.config
         if self.resume and (self.run_dir / METRICS_FILE).exists():
             # The resumed run logs the steps after its checkpoint again; a final-evaluation
-            # line at the checkpoint itself is redone too (unless the run is already finished).
+            # line at the checkpoint itself is redone too.
             def keep(line: dict[str, Any]) -> bool:
                 step = line["env_steps"]
                 return step < env_steps or (step == env_steps and not _is_final_eval_line(line))
 
-            if self.finished_eval(env_steps) is not None:
-                self.history = read_metrics(self.run_dir)
-            else:
-                self.history = MetricLogger.truncate(self.run_dir, keep)
+            self.history = MetricLogger.truncate(self.run_dir, keep)
+        self._purge_abandoned()
         self.logger = MetricLogger(
             self.run_dir,
             tensorboard=c.tensorboard,
@@ -327,6 +445,35 @@ class RunSession:
             resume=self.resume,
             purge_step=env_steps + 1 if self.resume else None,
         )
+
+    def _remove_leftovers(self) -> None:
+        """Temporary files of rewrites killed midway (only this session writes here now)."""
+        for tmp in self.run_dir.glob(_TEMP_GLOB):
+            tmp.unlink(missing_ok=True)
+        self._purge_abandoned()
+
+    def _discard_after(self, env_steps: int) -> None:
+        """Take the checkpoints after ``env_steps`` out of the run (a rename each, atomic),
+        and a final evaluation of a later step: a run continued from an earlier checkpoint
+        abandons them, and a later resume must not continue from them past a cut log."""
+        if self.checkpoint_dir.exists():
+            for step in self.checkpointer.steps():
+                if step > env_steps:
+                    src = self.checkpoint_dir / str(step)
+                    os.replace(src, self.run_dir / f"{_ABANDONED}{step}")
+            if self._checkpointer is not None:
+                self._checkpointer.steps()  # orbax re-reads the directory
+        final = self.run_dir / FINAL_EVAL_FILE
+        try:
+            done_at = json.loads(final.read_text()).get("env_steps")
+        except (OSError, ValueError, AttributeError):
+            done_at = None
+        if isinstance(done_at, int) and done_at > env_steps:
+            final.unlink()
+
+    def _purge_abandoned(self) -> None:
+        for path in self.run_dir.glob(f"{_ABANDONED}*"):
+            shutil.rmtree(path, ignore_errors=True)
 
     def last_eval(self) -> dict[str, float]:
         """The latest ``eval/`` metrics among the lines kept from before a resume."""
@@ -362,6 +509,24 @@ class RunSession:
         )
 
     def close(self) -> None:
+        """Close the log and release the lock; a new run's directory that this session made
+        and that holds nothing but the lock is removed (an error before :meth:`start` leaves
+        no trace)."""
         if self.logger is not None:
             self.logger.close()
             self.logger = None
+        if self._lock is not None:
+            if self._created_dir and not self._started:
+                self._lock.path.unlink(missing_ok=True)
+                try:
+                    self.run_dir.rmdir()
+                except OSError:  # something else was put there meanwhile: keep it
+                    pass
+            self._lock.release()
+            self._lock = None
+
+    def __enter__(self) -> RunSession:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()

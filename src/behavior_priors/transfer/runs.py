@@ -120,6 +120,7 @@ def transfer_config(
     body: str | None = None,
     env_kwargs: dict[str, Any] | None = None,
     source_config: TrainConfig | None = None,
+    trust_code: bool = False,
     **overrides: Any,
 ) -> TrainConfig:
     """The config of a run that transfers from ``spec.source``.
@@ -132,8 +133,10 @@ def transfer_config(
     ``env_kwargs``. ``overrides`` are :class:`TrainConfig` fields (``agent`` fields go through
     ``agent=...``). ``source_config``: the source run's config, when the run does not exist yet
     (the experiment runner plans transfer runs before their sources are trained); default: read
-    from ``spec.source``.
+    from ``spec.source``. ``trust_code``: consent to a new environment name that, taken from
+    the source folder, would import code (``module:callable``); refused otherwise.
     """
+    from behavior_priors.envs.registry import require_consent
     from behavior_priors.training.presets import BODIES, TASKS
 
     source = source_config or TrainConfig.from_dict(read_run(spec.source)["config"])
@@ -159,6 +162,9 @@ def transfer_config(
         "agent": agent,
     }
     fields.update(overrides)
+    if source_config is None and "env" not in overrides and (task is None or body is None):
+        # Part of the new environment's name comes from the source folder: it may name code.
+        require_consent(fields["env"], trust_code, str(Path(spec.source) / "run.json"))
     return source.replace(**fields)
 
 
