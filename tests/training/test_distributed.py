@@ -239,6 +239,52 @@ def test_faults_actor_killed_env_raises_learner_lost_then_resume(ray_instance, t
         train_distributed(None, single, resume=True)
 
 
+def test_a_killed_actor_is_recorded_when_it_dies_not_when_it_is_back(
+    ray_instance, tmp_path, capsys
+):
+    """Issue 37 (D4): a SIGKILLed actor was counted only once its new process sent a chunk, so
+    a run that ended first recorded nothing. While the actor is down the other one is held to
+    a crawl, so that a log line can show the restart before the new process is back (a JAX
+    import and compile, seconds); then it runs to the end at full speed."""
+    from behavior_priors.training.distributed import train_distributed
+
+    ray = ray_instance
+    config = TINY.replace(log_every=16, eval_every=0, checkpoint_every=0)
+    dist = DistConfig(num_actors=2, chunk_steps=4, broadcast_every=4, max_actor_restarts=3)
+    run_dir = tmp_path / "run"
+    events_path = run_dir / "events.jsonl"
+    handles, state = {}, {}
+
+    def events():
+        text = events_path.read_text() if events_path.exists() else ""
+        return [json.loads(ln) for ln in text.splitlines()]
+
+    def on_log(line):
+        actors = handles["actors"]
+        if "killed" not in state and line["env_steps"] >= 80:
+            ray.get(actors[1].set_step_delay.remote(0.1))
+            state["killed"] = ray.get(actors[0].pid.remote())
+            os.kill(state["killed"], signal.SIGKILL)
+        elif "killed" in state and "released" not in state:
+            back = any(e == {**e, "event": "actor_rejoined", "actor": 0} for e in events())
+            recorded = line.get("dist/actor_restarts", 0) >= 1  # not in the final eval line
+            if recorded and not back:
+                state["recorded_while_down"] = True
+            if recorded or back:
+                state["released"] = True
+                ray.get(actors[1].set_step_delay.remote(0.0))
+
+    result = train_distributed(config, run_dir, dist, on_log=on_log, on_start=handles.update)
+    assert result.env_steps >= config.total_env_steps
+    assert (run_dir / "final_eval.json").exists()
+    restarts = [e for e in events() if e["event"] == "actor_restarted"]
+    assert [e["actor"] for e in restarts] == [0], restarts
+    assert state.get("recorded_while_down"), "the restart was recorded only once actor 0 was back"
+    lines = [ln for ln in read_metrics(run_dir) if "dist/actor_restarts" in ln]
+    assert lines[-1]["dist/actor_restarts"] == 1
+    assert capsys.readouterr().err.count("[distributed] actor 0 restarted") == 1
+
+
 def test_cli_distributed_options_are_checked_before_anything_runs(tmp_path, capsys):
     from behavior_priors.cli import main
 

@@ -21,10 +21,12 @@ The achieved ratio, the time actors spent parked and the time the learner waited
 (``dist/*``).
 
 Faults: an actor that dies, or whose environment raises, is restarted by Ray (the task error
-kills it first) with new seeds, and its next chunk cuts its replay streams; the event goes to
-``events.jsonl`` and the ``dist/actor_restarts`` metric. What it sent before is in the replay,
-which lives with the learner. Losing the learner stops the run: resume from the latest checkpoint
-with ``behavior-priors train --resume RUN_DIR``.
+kills it first) with new seeds, and its next chunk cuts its replay streams. The driver counts a
+restart when the actor's task fails (for a killed process Ray reports ``ActorUnavailableError``
+until the new one is up: only the first of these counts), or, failing that, when a chunk of a new
+process arrives; each goes to ``events.jsonl``, stderr and the ``dist/actor_restarts`` metric.
+What the actor sent before is in the replay, which lives with the learner. Losing the learner
+stops the run: resume from the latest checkpoint with ``behavior-priors train --resume RUN_DIR``.
 
 Not bit-reproducible: actors race, so the order in which chunks arrive varies. A resumed run
 continues the learner and replay exactly and starts fresh actor episodes.
@@ -122,6 +124,7 @@ def train_distributed(
     progress: bool = False,
     on_log: Callable[[dict[str, float]], None] | None = None,
     on_start: Callable[[dict[str, Any]], None] | None = None,
+    trust_code: bool = False,
 ) -> RunResult:
     """Train ``config`` with ``dist.num_actors`` Ray actors and one learner.
 
@@ -137,10 +140,19 @@ def train_distributed(
       on_log: receives every log line.
       on_start: receives ``{"actors": [...], "learner": ..., "ray": ray}`` once the processes
         run (tests use it to kill an actor).
+      trust_code: with ``resume``, consent to an environment in ``run.json`` named as
+        ``module:callable`` (see :class:`~behavior_priors.training.session.RunSession`).
     """
     ray = import_ray()
-    session = RunSession(run_dir, config, resume=resume, checkpoint_step=checkpoint_step)
-    run_dir, config = session.run_dir, session.config
+    session = RunSession(
+        run_dir, config, resume=resume, checkpoint_step=checkpoint_step, trust_code=trust_code
+    )
+    with session:  # the writer's lock is released on every path
+        return _train_in_session(ray, session, dist, progress, on_log, on_start)
+
+
+def _train_in_session(ray, session: RunSession, dist, progress, on_log, on_start) -> RunResult:
+    run_dir, resume = session.run_dir, session.resume
     if resume:
         info = session.info
         if "distributed" not in info:
@@ -207,11 +219,18 @@ class _Driver:
         self.last_eval: dict[str, float] = session.last_eval()
 
     # -- events ----------------------------------------------------------------------------------
-    def _event(self, kind: str, **fields: Any) -> None:
+    def _event(self, kind: str, message: str, **fields: Any) -> None:
+        """Append ``kind`` and ``fields`` to ``events.jsonl``; ``message`` goes to stderr."""
         record = {"time": time.time(), "env_steps": self.env_steps, "event": kind, **fields}
-        with open(self.run_dir / EVENTS_FILE, "a") as f:
-            f.write(json.dumps(record) + "\n")
-        print(f"[distributed] {kind}: {fields}", file=sys.stderr)
+        data = (json.dumps(record) + "\n").encode()
+        # One write(2) on an O_APPEND descriptor: a killed driver leaves the line whole or
+        # absent (a buffered file may flush a long line in pieces).
+        fd = os.open(self.run_dir / EVENTS_FILE, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)
+        try:
+            os.write(fd, data)
+        finally:
+            os.close(fd)
+        print(f"[distributed] {message}", file=sys.stderr, flush=True)
 
     def _lost(self, error: Exception) -> LearnerLost:
         return LearnerLost(
@@ -311,17 +330,24 @@ class _Driver:
                             i, chunk_ref = inflight.pop(ref)
                             try:
                                 stats = ray.get(ref)
-                            except ray.exceptions.ActorUnavailableError:
-                                retry[i] = time.perf_counter() + 0.5  # restarting: ask again
-                                continue
                             except (ray.exceptions.RayActorError, ray.exceptions.RayTaskError) as e:
-                                self._restart(i, e)
-                                retry[i] = time.perf_counter() + 0.5
+                                # A killed process is the first ActorUnavailableError; every task
+                                # sent while Ray restarts it fails so too, and is the same
+                                # restart.
+                                unavailable = isinstance(e, ray.exceptions.ActorUnavailableError)
+                                if not (unavailable and self.rejoining[i]):
+                                    self._restart(i, e)
+                                retry[i] = time.perf_counter() + 0.5  # ask again
                                 continue
-                            if stats["fresh"] and self.seen[i]:
-                                if not self.rejoining[i]:  # died between tasks: no task error
+                            if stats["fresh"] and (self.seen[i] or self.rejoining[i]):
+                                if not self.rejoining[i]:  # a new process without a task error
                                     self._restart(i, None)
-                                self._event("actor_rejoined", actor=i, pid=stats["pid"])
+                                self._event(
+                                    "actor_rejoined",
+                                    f"actor {i} rejoined (pid {stats['pid']})",
+                                    actor=i,
+                                    pid=stats["pid"],
+                                )
                             self.seen[i], self.rejoining[i] = True, False
                             self.learner.add.remote(i, chunk_ref, stats["fresh"])
                             self.env_steps += stats["env_steps"]
@@ -389,16 +415,26 @@ class _Driver:
         return RunResult(self.run_dir, self.env_steps, self.updates, final, state, self.history)
 
     def _restart(self, i: int, error: Exception | None) -> None:
-        """Actor ``i``'s task failed: count it, kill the actor if it still lives (its
-        environment raised), and let Ray restart it."""
+        """Actor ``i`` failed (``error``: its task's; ``None``: a chunk came from a new process):
+        record the restart, kill the actor if it still lives (its environment raised), and let
+        Ray restart it."""
         self.restarts[i] += 1
         self.rejoining[i] = True
         if error is None:
-            reason = "its process was restarted (it died between tasks)"
+            reason = short = "its process was restarted (it died between tasks)"
         else:
             lines = [ln for ln in str(error).strip().splitlines() if ln.strip()]
             reason = f"{type(error).__name__}: {lines[-1][:300] if lines else ''}"
-        self._event("actor_restarted", actor=i, restarts=self.restarts[i], reason=reason)
+            short = reason[:100]
+            if isinstance(error, self.ray.exceptions.RayActorError):
+                short = f"its process was lost ({type(error).__name__})"
+        self._event(
+            "actor_restarted",
+            f"actor {i} restarted ({self.restarts[i]} so far): {short}",
+            actor=i,
+            restarts=self.restarts[i],
+            reason=reason,
+        )
         if self.restarts[i] > self.dist.max_actor_restarts:
             raise RuntimeError(
                 f"actor {i} failed {self.restarts[i]} times (max_actor_restarts="
