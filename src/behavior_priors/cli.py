@@ -159,10 +159,65 @@ def _parse_env_kwargs(items: list[str]) -> dict[str, Any]:
         raise UsageError(f"--env-kwargs {e}") from None
 
 
-def build_train_config(argv: list[str]) -> tuple[Any, argparse.Namespace]:
-    """``(TrainConfig, wrapper options)`` from ``behavior-priors train`` arguments."""
+def _parse_overrides(base: Any, args: list[str], prog: str) -> Any:
+    """``tyro.cli`` over the config ``base``, with a rejected value (one the config refuses,
+    one that is not of the option's type, or not one of its choices) as a one-line
+    :class:`UsageError` instead of the box tyro draws. Unknown options keep tyro's message,
+    which lists the closest ones with their help."""
     import tyro
 
+    try:  # tyro's hook is private (tyro >= 1.0); an older tyro keeps its box
+        from tyro import _errors as tyro_errors
+
+        on_parse_error = tyro_errors.on_parse_error
+        value_error = tyro_errors.InstantiationFailure
+        choice_error = tyro_errors.InvalidChoice
+    except (ImportError, AttributeError):
+        return tyro.cli(type(base), default=base, args=args, prog=prog)
+
+    def one_line(event: Any) -> None:
+        flags = ()
+        if getattr(event, "argument", None) is not None:
+            flags = tuple(event.argument.lowered.name_or_flags)
+        flag = "/".join(flags)
+        if isinstance(event, choice_error) and flag:
+            import difflib
+
+            close = difflib.get_close_matches(event.value, event.choices, n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            choices = ", ".join(map(repr, event.choices))
+            raise UsageError(f"{flag} must be one of {choices}, got {event.value!r}{hint}")
+        if isinstance(event, value_error):
+            given = next((v for f in flags if (v := _option_values(args, f)) is not None), None)
+            if given is not None:
+                metavar = event.argument.lowered.metavar
+                raise UsageError(f"{flag} expects {metavar}, got {' '.join(given)!r}")
+            # The config's own check: its message names the field, the value and the range.
+            raise UsageError(" ".join(event.message.split()))
+
+    with on_parse_error(one_line):
+        return tyro.cli(type(base), default=base, args=args, prog=prog)
+
+
+def _option_values(args: list[str], flag: str) -> list[str] | None:
+    """The values given to ``--flag`` in ``args`` (``--flag V ...`` or ``--flag=V``); the last
+    time it is given, as that is the one parsed."""
+    for i in reversed(range(len(args))):
+        arg = args[i]
+        if arg == flag:
+            values = []
+            for value in args[i + 1 :]:
+                if value.startswith("--"):
+                    break
+                values.append(value)
+            return values
+        if arg.startswith(flag + "="):
+            return [arg.partition("=")[2]]
+    return None
+
+
+def build_train_config(argv: list[str]) -> tuple[Any, argparse.Namespace]:
+    """``(TrainConfig, wrapper options)`` from ``behavior-priors train`` arguments."""
     from behavior_priors.training.presets import get_preset
 
     opts, rest = _train_parser().parse_known_args(argv)
@@ -179,7 +234,7 @@ def build_train_config(argv: list[str]) -> tuple[Any, argparse.Namespace]:
         base = base.replace(env_kwargs={**base.env_kwargs, **env_kwargs})
     if opts.help_config:
         rest = ["--help"]
-    config = tyro.cli(type(base), default=base, args=rest, prog="behavior-priors train")
+    config = _parse_overrides(base, rest, "behavior-priors train")
     return _own_env_kwargs(base, config, env_kwargs), opts
 
 
@@ -327,8 +382,6 @@ def _transfer_parser() -> argparse.ArgumentParser:
 
 
 def _cmd_transfer(argv: list[str]) -> int:
-    import tyro
-
     from behavior_priors.training.run import Interrupted
     from behavior_priors.transfer import TransferError, TransferSpec, transfer, transfer_config
 
@@ -354,7 +407,7 @@ def _cmd_transfer(argv: list[str]) -> int:
         )
     except ValueError as e:
         raise UsageError(str(e)) from None
-    config = tyro.cli(type(base), default=base, args=rest, prog="behavior-priors transfer")
+    config = _parse_overrides(base, rest, "behavior-priors transfer")
     config = _own_env_kwargs(base, config, env_kwargs)
     run_dir = opts.run_dir or Path("runs") / f"transfer-{config.env}-seed{config.seed}"
     try:

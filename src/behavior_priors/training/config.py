@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from behavior_priors.agents.svg0 import SVG0Config
+from behavior_priors.agents.svg0.config import bool_problem, number_problem
 
 
 @dataclass(frozen=True)
@@ -58,7 +59,18 @@ class TrainConfig:
     agent: SVG0Config = field(default_factory=SVG0Config)
 
     def __post_init__(self):
-        problems = []
+        problems = {}
+        if not isinstance(self.env, str) or not self.env:
+            problems["env"] = (
+                f"env must be a non-empty string (an environment name, docs/envs.md), got "
+                f"{self.env!r}"
+            )
+        if not isinstance(self.env_kwargs, dict) or not all(
+            isinstance(k, str) for k in self.env_kwargs
+        ):
+            problems["env_kwargs"] = (
+                f"env_kwargs must be a dict of option names to values, got {self.env_kwargs!r}"
+            )
         for name in (
             "num_envs",
             "total_env_steps",
@@ -68,17 +80,29 @@ class TrainConfig:
             "eval_episodes",
             "log_every",
         ):
-            if getattr(self, name) < 1:
-                problems.append(f"{name} must be >= 1")
-        for name in ("warmup_steps", "eval_every", "checkpoint_every"):
-            if getattr(self, name) < 0:
-                problems.append(f"{name} must be >= 0")
-        if self.updates_per_env_step < 0:
-            problems.append("updates_per_env_step must be >= 0")
-        if self.replay_capacity < self.num_envs * (self.sequence_length + 1):
-            problems.append("replay_capacity must hold at least one window per copy")
+            problems[name] = number_problem(name, getattr(self, name), ">= 1", integer=True)
+        # eval_every and checkpoint_every 0 mean only at the end, warmup_steps 0 no warm-up;
+        # NumPy's generators refuse a negative seed.
+        for name in ("seed", "warmup_steps", "eval_every", "checkpoint_every"):
+            problems[name] = number_problem(name, getattr(self, name), ">= 0", integer=True)
+        problems["updates_per_env_step"] = number_problem(
+            "updates_per_env_step", self.updates_per_env_step, ">= 0"
+        )
+        for name in ("tensorboard", "wandb"):
+            problems[name] = bool_problem(name, getattr(self, name))
+        if not isinstance(self.agent, SVG0Config):
+            problems["agent"] = f"agent must be an SVG0Config, got {self.agent!r}"
+        problems = {k: v for k, v in problems.items() if v is not None}
+        if not problems.keys() & {"replay_capacity", "num_envs", "sequence_length"} and (
+            self.replay_capacity < self.num_envs * (self.sequence_length + 1)
+        ):
+            problems["replay_capacity"] = (
+                f"replay_capacity must hold at least one window per copy: >= num_envs * "
+                f"(sequence_length + 1) = {self.num_envs * (self.sequence_length + 1)}, got "
+                f"{self.replay_capacity}"
+            )
         if problems:
-            raise ValueError("invalid TrainConfig: " + "; ".join(problems))
+            raise ValueError("invalid TrainConfig: " + "; ".join(problems.values()))
 
     def replace(self, **changes) -> TrainConfig:
         return dataclasses.replace(self, **changes)
@@ -89,8 +113,12 @@ class TrainConfig:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> TrainConfig:
         """Inverse of :meth:`to_dict` (JSON turns tuples into lists; turn them back)."""
+        if not isinstance(d, dict):
+            raise ValueError(f"a train config must be a dict, got {d!r}")
         d = dict(d)
         agent = d.pop("agent", {})
+        if not isinstance(agent, dict):
+            raise ValueError(f"agent must be a dict of agent settings, got {agent!r}")
         fields = {f.name: f for f in dataclasses.fields(SVG0Config)}
         unknown = set(agent) - set(fields)
         if unknown:

@@ -99,8 +99,41 @@ class MetricLogger:
 
 
 def read_metrics(run_dir: str | Path) -> list[dict[str, Any]]:
-    """All lines of a run's ``metrics.jsonl``."""
+    """All lines of a run's ``metrics.jsonl``.
+
+    Raises:
+      ValueError: a damaged line, named by the file and its line number. A last line without
+        its newline that does not parse is left out instead: the logger writes each line whole,
+        so only a process killed while writing it (or one still writing) leaves one.
+    """
     path = Path(run_dir) / METRICS_FILE
     if not path.exists():
         raise FileNotFoundError(f"{path} does not exist: is {run_dir} a run directory?")
-    return [json.loads(ln) for ln in path.read_text().splitlines() if ln.strip()]
+    try:
+        text = path.read_text()
+    except UnicodeDecodeError as e:
+        raise ValueError(
+            f"{path} is damaged: not UTF-8 text at byte {e.start}; repair or remove the file"
+        ) from None
+    lines = text.split("\n")
+    out = []
+    for number, ln in enumerate(lines, 1):
+        if not ln.strip():
+            continue
+        try:
+            line = json.loads(ln)
+        except json.JSONDecodeError as e:
+            if number == len(lines):  # the text did not end with a newline
+                break
+            raise ValueError(
+                f"{path}, line {number}: {e.msg} (column {e.colno}); the log is damaged: "
+                "repair or delete that line"
+            ) from None
+        steps = line.get("env_steps") if isinstance(line, dict) else None
+        if isinstance(steps, bool) or not isinstance(steps, int | float):
+            raise ValueError(
+                f"{path}, line {number}: not a metric line (a JSON object with a number "
+                "env_steps); the log is damaged: repair or delete that line"
+            )
+        out.append(line)
+    return out

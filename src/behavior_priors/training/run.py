@@ -289,9 +289,16 @@ def load(run_dir: str | Path, checkpoint_step: int | None = None) -> LoadedRun:
     run_dir = Path(run_dir)
     info = read_run(run_dir)
     config = TrainConfig.from_dict(info["config"])
-    specs = info["env_specs"]
-    shapes = {k: tuple(v) for k, v in specs["observation_shapes"].items()}
-    actions = ActionLayout.from_env_specs(specs)
+    specs = info.get("env_specs")
+    try:
+        shapes = {k: tuple(int(n) for n in v) for k, v in specs["observation_shapes"].items()}
+        actions = ActionLayout.from_env_specs(specs)
+    except (KeyError, TypeError, ValueError, AttributeError) as e:
+        what = "no env_specs" if specs is None else f"damaged env_specs ({type(e).__name__}: {e})"
+        raise RunDirectoryError(
+            f"{run_dir / RUN_FILE} has {what}: the run was damaged or written by another "
+            "program and its networks cannot be rebuilt; restore run.json from a copy"
+        ) from None
     template = learner_state_from_specs(config.agent, shapes, actions, jax.random.PRNGKey(0))
     state, meta = Checkpointer(run_dir / "checkpoints").restore(checkpoint_step)
     try:

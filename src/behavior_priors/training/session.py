@@ -322,9 +322,14 @@ class RunSession:
             self.config = config
 
     def _check_new(self) -> None:
-        if self.run_dir.exists() and not self.run_dir.is_dir():
+        # The folder or one above it: mkdir would fail with "[Errno 20] Not a directory".
+        blocker = next(
+            (p for p in (self.run_dir, *self.run_dir.parents) if p.exists() and not p.is_dir()),
+            None,
+        )
+        if blocker is not None:
             raise RunDirectoryError(
-                f"{self.run_dir} is a file, not a directory: choose another run directory"
+                f"{blocker} is a file, not a directory: choose another run directory"
             )
         if (self.run_dir / RUN_FILE).exists():
             raise FileExistsError(

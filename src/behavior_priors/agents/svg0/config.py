@@ -4,14 +4,74 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import numbers
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal, get_args
 
 PolicyKind = Literal["flat", "hierarchical", "distral"]
 PriorKind = Literal["none", "flat", "hierarchical", "distilled"]
 DistralColumns = Literal["1col", "2col"]
 LowLevel = Literal["shared", "separate"]
 HighPriorKind = Literal["learned", "normal", "ar1", "learned_ar"]
+
+# The bounds a numeric setting can have, as its error message writes them.
+_BOUNDS = {
+    ">= 0": lambda v: v >= 0,
+    "> 0": lambda v: v > 0,
+    ">= 1": lambda v: v >= 1,
+    "in (0, 1]": lambda v: 0 < v <= 1,
+    "in [0, 1]": lambda v: 0 <= v <= 1,
+    "in [0, 1)": lambda v: 0 <= v < 1,
+    "in (0, 1)": lambda v: 0 < v < 1,
+    "": lambda v: True,  # any finite number
+}
+
+
+def number_problem(
+    name: str,
+    value: Any,
+    bound: str,
+    *,
+    integer: bool = False,
+    none_ok: bool = False,
+    say: str | None = None,
+) -> str | None:
+    """What is wrong with the numeric setting ``name`` (``None``: nothing): not a number (or
+    not an integer, with ``integer``), not finite, or outside ``bound`` (a key of ``_BOUNDS``).
+    Settings arrive from run.json and the command line as well as from Python, so a string or
+    a nan must be refused here, before any arithmetic or comparison on it. ``say`` words the
+    bound in the out-of-range message."""
+    if value is None and none_ok:
+        return None
+    either = "None or " if none_ok else ""
+    kind = numbers.Integral if integer else numbers.Real
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, kind)
+        or not (integer or math.isfinite(value))
+    ):
+        what = "an integer" if integer else "a finite number"
+        return f"{name} must be {either}{what}{' ' if bound else ''}{bound}, got {value!r}"
+    if not _BOUNDS[bound](value):
+        return f"{name} must be {either}{say or bound}, got {value!r}"
+    return None
+
+
+def bool_problem(name: str, value: Any, *, none_ok: bool = False) -> str | None:
+    """What is wrong with the switch ``name`` (``None``: nothing): ``"no"`` or ``1`` from a
+    hand-edited run.json would otherwise count as true."""
+    if isinstance(value, bool) or (value is None and none_ok):
+        return None
+    return f"{name} must be {'None, True or False' if none_ok else 'True or False'}, got {value!r}"
+
+
+def choice_problem(name: str, value: Any, kind: Any) -> str | None:
+    """What is wrong with ``name``, one of the values of the ``Literal`` type ``kind``."""
+    choices = get_args(kind)
+    if isinstance(value, str) and value in choices:
+        return None
+    return f"{name} must be one of {', '.join(map(repr, choices))}, got {value!r}"
+
 
 # Modules that ``SVG0Config.frozen`` can name: a frozen module keeps its parameters bit for bit
 # (transfer: a prior or a low level reused from another run).
@@ -105,15 +165,93 @@ class SVG0Config:
     frozen: tuple[str, ...] = ()  # modules never updated, from FREEZABLE (e.g. "prior")
 
     def __post_init__(self):
+        found = self._field_problems()
+        problems = list(found.values())
+        if not found.keys() & {"policy", "prior", "low_level"}:
+            problems += self._combination_problems(set(found))
+        problems += self._frozen_problems()
+        if problems:
+            raise ValueError("invalid SVG0Config: " + "; ".join(problems))
+
+    def _field_problems(self) -> dict[str, str]:
+        """Each field on its own, its type and its range: ``{field: problem}``."""
+
+        def number(name: str, bound: str, **kwargs: Any) -> str | None:
+            return number_problem(name, getattr(self, name), bound, **kwargs)
+
+        found = {
+            "policy": choice_problem("policy", self.policy, PolicyKind),
+            "prior": choice_problem("prior", self.prior, PriorKind),
+            "low_level": choice_problem("low_level", self.low_level, LowLevel),
+            "high_prior": choice_problem("high_prior", self.high_prior, HighPriorKind),
+            "distral_columns": choice_problem(
+                "distral_columns", self.distral_columns, DistralColumns
+            ),
+            # 1 would make the AR(1) prior's variance 1 - a^2 zero.
+            "ar1_coefficient": number("ar1_coefficient", "in [0, 1)"),
+            "latent_dim": number("latent_dim", ">= 1", integer=True, say="positive"),
+            "latent_hold_steps": number("latent_hold_steps", ">= 1", integer=True),
+            # A floor of 0 lets a confident Gaussian's log-density and the KL to it blow up;
+            # one at or above the action heads' ceiling (networks.gaussian_net.
+            # ACTION_MAX_SCALE = 1) leaves them no range, which they refuse when built.
+            "min_scale": number("min_scale", "in (0, 1)"),
+            "discount": number("discount", "in (0, 1]"),
+            "retrace_lambda": number("retrace_lambda", "in [0, 1]"),
+            "target_entropy": number("target_entropy", "", none_ok=True),
+            "entropy_learning_rate": number("entropy_learning_rate", "> 0"),
+            # Clipping to a norm of 0 or below would zero every gradient.
+            "max_grad_norm": number("max_grad_norm", "> 0"),
+            "target_update_rate": number("target_update_rate", "in (0, 1]", none_ok=True),
+            "critic_uses_latent": bool_problem("critic_uses_latent", self.critic_uses_latent),
+            "stop_q_grad_into_latent": bool_problem(
+                "stop_q_grad_into_latent", self.stop_q_grad_into_latent
+            ),
+            "entropy_in_value": bool_problem(
+                "entropy_in_value", self.entropy_in_value, none_ok=True
+            ),
+        }
+        # Costs: 0 switches a term off; a negative one would reward what the term penalises.
+        for name in ("kl_cost", "entropy_cost", "saturation_cost"):
+            found[name] = number(name, ">= 0")
+        # Learning rates: 0 keeps a module's parameters as they are (Adam's step times 0; tests
+        # train one module alone so); a negative one climbs the loss.
+        for name in ("policy_learning_rate", "critic_learning_rate", "prior_learning_rate"):
+            found[name] = number(name, ">= 0")
+        for name in (
+            "num_action_samples",
+            "num_policy_samples",
+            "num_kl_samples",
+            "target_update_period",
+        ):
+            found[name] = number(name, ">= 1", integer=True)
+        for name in ("policy_keys", "high_keys", "low_keys", "prior_keys", "critic_keys"):
+            keys = getattr(self, name)
+            if not _tuple_of(keys, lambda k: isinstance(k, str) and k != ""):
+                found[name] = (
+                    f"{name} must be a non-empty tuple of observation keys (exact keys or "
+                    f"prefixes ending in '/'), got {keys!r}"
+                )
+        for name in ("policy_hidden", "prior_hidden", "critic_hidden"):
+            widths = getattr(self, name)
+            if not _tuple_of(widths, lambda w: number_problem("", w, ">= 1", integer=True) is None):
+                found[name] = (
+                    f"{name} must be a non-empty tuple of integers >= 1 (the widths of the "
+                    f"hidden layers), got {widths!r}"
+                )
+        if not isinstance(self.distral_task_key, str) or not self.distral_task_key:
+            found["distral_task_key"] = (
+                "distral_task_key must be a non-empty string (an observation key), got "
+                f"{self.distral_task_key!r}"
+            )
+        return {name: problem for name, problem in found.items() if problem is not None}
+
+    def _combination_problems(self, bad: set[str]) -> list[str]:
+        """Fields that do not go together (``bad``: fields already refused on their own)."""
         problems = []
         if (self.policy == "distral") != (self.prior == "distilled"):
             problems.append(
                 "policy='distral' goes with prior='distilled' (Distral's pi0 is part of its "
                 "policy module), and only with it"
-            )
-        if self.distral_columns not in ("1col", "2col"):
-            problems.append(
-                f"distral_columns must be '1col' or '2col', got {self.distral_columns!r}"
             )
         if self.prior == "hierarchical" and self.policy != "hierarchical":
             problems.append(
@@ -138,53 +276,23 @@ class SVG0Config:
                 "through the action into z cut, only a critic Q(x, z, a) can still train pi^H, "
                 "the level that sees the task"
             )
-        if self.latent_dim <= 0:
-            problems.append(f"latent_dim must be positive, got {self.latent_dim}")
-        if self.latent_hold_steps < 1:
-            problems.append(f"latent_hold_steps must be >= 1, got {self.latent_hold_steps}")
-        if not 0.0 <= self.ar1_coefficient < 1.0:
-            problems.append(f"ar1_coefficient must be in [0, 1), got {self.ar1_coefficient}")
-        if not 0.0 < self.discount <= 1.0:
-            problems.append(f"discount must be in (0, 1], got {self.discount}")
-        if not 0.0 <= self.retrace_lambda <= 1.0:
-            problems.append(f"retrace_lambda must be in [0, 1], got {self.retrace_lambda}")
-        tau = self.target_update_rate
-        if tau is not None and (
-            isinstance(tau, bool) or not isinstance(tau, int | float) or not 0.0 < tau <= 1.0
-        ):
-            problems.append(f"target_update_rate must be None or in (0, 1], got {tau!r}")
-        if self.target_entropy is not None:
+        if self.target_entropy is not None and "target_entropy" not in bad:
             if self.policy == "distral":
                 problems.append(
                     "target_entropy: Distral's entropy cost c_Ent is part of its method"
                 )
-            elif self.entropy_cost <= 0:
+            elif "entropy_cost" not in bad and self.entropy_cost <= 0:
                 problems.append(
                     "target_entropy needs entropy_cost > 0: it is alpha_H's starting value, "
                     "learned in log space"
                 )
-            if not math.isfinite(self.target_entropy):
-                problems.append(f"target_entropy must be finite, got {self.target_entropy}")
-        if not self.entropy_learning_rate > 0:
-            problems.append(f"entropy_learning_rate must be > 0, got {self.entropy_learning_rate}")
-        for name in ("kl_cost", "entropy_cost", "min_scale", "saturation_cost"):
-            if getattr(self, name) < 0:
-                problems.append(f"{name} must be >= 0")
-        for name in (
-            "num_action_samples",
-            "num_policy_samples",
-            "num_kl_samples",
-            "target_update_period",
-        ):
-            if getattr(self, name) < 1:
-                problems.append(f"{name} must be >= 1")
-        problems += self._frozen_problems()
-        if problems:
-            raise ValueError("invalid SVG0Config: " + "; ".join(problems))
+        return problems
 
     def _frozen_problems(self) -> list[str]:
         if isinstance(self.frozen, str):
             return [f"frozen must be a tuple of module names, got the string {self.frozen!r}"]
+        if not isinstance(self.frozen, tuple):
+            return [f"frozen must be a tuple of module names, got {self.frozen!r}"]
         problems = []
         for name in self.frozen:
             if name not in FREEZABLE:
@@ -232,3 +340,8 @@ class SVG0Config:
 
     def replace(self, **changes) -> SVG0Config:
         return dataclasses.replace(self, **changes)
+
+
+def _tuple_of(value: Any, ok: Any) -> bool:
+    """Whether ``value`` is a non-empty tuple whose items all pass ``ok``."""
+    return isinstance(value, tuple) and len(value) > 0 and all(ok(v) for v in value)

@@ -667,4 +667,10 @@ def make_task_env(
             raise TypeError(f"unknown option {key!r} for a MuJoCo task env{hint}")
     if isinstance(tasks, str):  # `--env-kwargs tasks=go_to_target:0,go_to_target:1`
         tasks = [t for t in tasks.split(",") if t.strip()]
+    elif not isinstance(tasks, list | tuple):  # e.g. `--env-kwargs tasks=42` reads as an int
+        raise ValueError(
+            f"tasks must be a list of task names, got {tasks!r}: e.g. ['go_to_target:0', "
+            "'move_box:0:1'], on the command line --env-kwargs "
+            "tasks=go_to_target:0,move_box:0:1 (the kinds: behavior-priors list tasks)"
+        )
     return MujocoTaskEnv(TaskEnvConfig(body=body, tasks=tuple(tasks), **config), num_envs, seed)
