@@ -30,7 +30,12 @@ from behavior_priors.training.checkpoint import Checkpointer
 from behavior_priors.training.config import TrainConfig
 from behavior_priors.training.logger import read_metrics
 from behavior_priors.training.run import LoadedRun, load, make_run_env, train
-from behavior_priors.training.session import LOCK_FILE, RunLockedError, RunSession
+from behavior_priors.training.session import (
+    LOCK_FILE,
+    RunDirectoryError,
+    RunLockedError,
+    RunSession,
+)
 from behavior_priors.transfer import TransferSpec, transfer_config
 
 from .test_run import TINY
@@ -168,7 +173,7 @@ def test_a_real_run_edited_to_name_code_is_refused_by_every_reader(finished, tmp
 )
 def test_even_with_consent_a_factory_is_not_reached_through_another_module(name, tmp_path):
     pwned = tmp_path / "PWNED"
-    with pytest.raises(KeyError, match="module imported by|has no"):
+    with pytest.raises(KeyError, match=r"module imported by|has no"):
         make(name, command=f"touch {pwned}", path=str(tmp_path), name="antigravity")
     assert not pwned.exists() and tmp_path.exists()
 
@@ -416,3 +421,84 @@ def test_a_finished_run_on_a_read_only_folder_says_it_is_finished(copy, monkeypa
     assert "cannot be written" in err and "copy the folder" in err
     monkeypatch.undo()
     assert time.time() > 0
+
+
+# -- found by a hostile probe of the fixes above ---------------------------------------------------
+
+_EVIL_MODULE = """
+from pathlib import Path
+Path(__file__).with_name("IMPORTED").write_text("imported")
+
+def fn(**kwargs):
+    Path(__file__).with_name("CALLED").write_text("called")
+"""
+
+
+def test_our_gymnasium_ids_cannot_be_pointed_at_code_through_env_kwargs(
+    finished, tmp_path, monkeypatch, capsys
+):
+    """`gymnasium:behavior_priors/<name>` names no code, but gymnasium.make lets keyword
+    arguments override registered ones: an `env` keyword chose any `module:callable`."""
+    (tmp_path / "bp_evil_mod.py").write_text(_EVIL_MODULE)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    evil = tmp_path / "evil"
+    shutil.copytree(finished, evil)
+    info = json.loads((evil / "run.json").read_text())
+    for kwargs in ({"env": "bp_evil_mod:fn"}, {"env": "gymnasium:bp_evil_mod:Foo-v0"}):
+        _craft(evil, "gymnasium:behavior_priors/pointmass-gtt3", kwargs, info)
+        assert main(["eval", str(evil), "--episodes", "1"]) == 2
+        assert "cannot choose another one" in capsys.readouterr().err
+        with pytest.raises(TypeError, match="cannot choose another one"):
+            make_run_env(load(evil))
+    assert not (tmp_path / "IMPORTED").exists() and not (tmp_path / "CALLED").exists()
+    # The id itself still works, with the environment's own options.
+    import gymnasium as gym
+
+    env = gym.make("behavior_priors/pointmass-gtt3", episode_seconds=1.0)
+    obs, _ = env.reset(seed=0)
+    assert "task/id_onehot" in obs
+    env.close()
+
+
+def test_a_lock_file_that_links_elsewhere_is_refused_and_its_target_left_alone(copy, tmp_path):
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious")
+    (copy / LOCK_FILE).unlink(missing_ok=True)
+    (copy / LOCK_FILE).symlink_to(victim)
+    with pytest.raises(RunDirectoryError, match="not a regular file"):
+        train(None, copy, resume=True)
+    (copy / LOCK_FILE).unlink()
+    os.link(victim, copy / LOCK_FILE)  # a hard link: the same file under a second name
+    with pytest.raises(RunDirectoryError, match="not a regular file"):
+        train(None, copy, resume=True)
+    assert victim.read_text() == "precious"
+    # A new run into a folder that ships a dangling link creates nothing where it points.
+    new = tmp_path / "new"
+    new.mkdir()
+    (new / LOCK_FILE).symlink_to(tmp_path / "created.txt")
+    with pytest.raises(RunDirectoryError, match="not a regular file"):
+        RunSession(new, TINY)
+    assert not (tmp_path / "created.txt").exists()
+
+
+@pytest.mark.parametrize("name", ["metrics.jsonl", "checkpoints", "tensorboard", "events.jsonl"])
+def test_links_where_a_run_writes_are_refused(copy, tmp_path, name):
+    outside = tmp_path / "outside"
+    target = copy / name
+    if target.is_dir():
+        shutil.move(target, outside)
+    elif target.exists():
+        target.rename(outside)
+    target.symlink_to(outside)  # dangling for the files the run has not written yet
+    before = sorted(p.name for p in tmp_path.iterdir())
+    with pytest.raises(RunDirectoryError, match="symbolic links where a run writes"):
+        train(None, copy, resume=True, checkpoint_step=160)
+    assert sorted(p.name for p in tmp_path.iterdir()) == before
+
+
+def test_a_writer_leaves_a_readers_temporary_file_alone(copy):
+    readers = copy / ".eval-policy-240.json.abc123.tmp"
+    readers.write_text("{")
+    with pytest.raises(_Killed):
+        train(None, copy, resume=True, checkpoint_step=160, on_log=_killer(200))
+    assert readers.exists()

@@ -35,6 +35,7 @@ import json
 import os
 import shutil
 import signal
+import stat
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -57,8 +58,12 @@ LOCK_FILE = ".lock"
 # Checkpoints of an abandoned continuation are renamed to this prefix (out of orbax's sight,
 # atomically) before they are deleted; a kill in between leaves only such names behind.
 _ABANDONED = ".abandoned-checkpoint-"
-# What atomic_write_text leaves behind when killed mid-rewrite: `.<name>.<random>.tmp`.
-_TEMP_GLOB = ".*.tmp"
+# What atomic_write_text leaves behind when killed mid-rewrite of a writer's own files:
+# `.<name>.<random>.tmp` (a reader's, e.g. eval's `.eval-*.tmp`, are not the writer's to remove).
+_TEMP_GLOBS = (f".{RUN_FILE}.*.tmp", f".{METRICS_FILE}.*.tmp", f".{FINAL_EVAL_FILE}.*.tmp")
+# The files and folders a writer appends to or writes into: a symbolic link among them would
+# take its writes out of the run folder (orbax would even delete checkpoints over there).
+_WRITTEN_THROUGH = (METRICS_FILE, CHECKPOINT_DIR, "tensorboard", "events.jsonl", "videos")
 _READ_ONLY = (errno.EROFS, errno.EACCES, errno.EPERM)
 
 
@@ -70,34 +75,70 @@ class RunLockedError(RunDirectoryError):
     """Another process is writing the run directory."""
 
 
+def _writable(fd: int) -> bool:
+    """Whether ``fd`` was opened for writing."""
+    return fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_ACCMODE != os.O_RDONLY
+
+
 class RunLock:
     """An advisory, exclusive lock on ``run_dir/.lock`` (``flock``: released by the OS when the
     process dies, so a killed writer leaves no stale lock). The file holds the holder's pid,
     for the message a second writer gets.
 
+    The lock file is opened without following a symbolic link and must be a regular file with
+    one name: a folder from elsewhere could ship ``.lock`` as a link to one of the user's files,
+    which writing the pid would clobber.
+
     Raises:
       RunLockedError: another open lock holds it (another process, or another session here).
+      RunDirectoryError: ``.lock`` is a link or not a regular file.
       OSError: the folder cannot be written (read-only); ``errno`` says which.
     """
 
     def __init__(self, run_dir: Path):
         self.path = run_dir / LOCK_FILE
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        flags = os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = os.read(fd, 64).decode(errors="replace").strip() or "unknown"
-            os.close(fd)
-            raise RunLockedError(
-                f"{run_dir} is being written by another process (pid {holder}); one writer at "
-                "a time: wait for it to finish or stop it, then try again"
-            ) from None
+            fd = os.open(self.path, os.O_RDWR | flags, 0o644)
+        except OSError as e:
+            if e.errno == errno.ELOOP:
+                raise self._not_regular() from None
+            if e.errno != errno.EACCES or not self.path.exists():
+                raise
+            # A lock file copied read-only: flock needs no write access, only the pid is lost.
+            fd = os.open(self.path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        try:
+            st = os.fstat(fd)
+            if not stat.S_ISREG(st.st_mode) or st.st_nlink != 1:
+                raise self._not_regular()
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                holder = os.read(fd, 64).decode(errors="replace").strip() or "unknown"
+                raise RunLockedError(
+                    f"{run_dir} is being written by another process (pid {holder}); one writer "
+                    "at a time: wait for it to finish or stop it, then try again"
+                ) from None
+            # The file may have been removed and made anew between open and flock (a new
+            # run's folder is cleaned up on close): a lock on a file without that name is none.
+            now = os.stat(self.path, follow_symlinks=False)
+            if (now.st_dev, now.st_ino) != (st.st_dev, st.st_ino):
+                raise RunLockedError(
+                    f"{run_dir} was being set up by another process meanwhile; try again"
+                )
+            if _writable(fd):
+                os.ftruncate(fd, 0)
+                os.write(fd, f"{os.getpid()}\n".encode())
         except BaseException:
             os.close(fd)
             raise
-        os.ftruncate(fd, 0)
-        os.write(fd, f"{os.getpid()}\n".encode())
         self._fd: int | None = fd
+
+    def _not_regular(self) -> RunDirectoryError:
+        return RunDirectoryError(
+            f"{self.path} is a link or not a regular file; a run folder's lock file is a plain "
+            "file: remove it and try again"
+        )
 
     def release(self) -> None:
         if self._fd is not None:
@@ -315,6 +356,7 @@ class RunSession:
             try:
                 self._lock = RunLock(self.run_dir)
                 self._check_new()  # again, under the lock: another writer may have begun
+                self._refuse_links()
             except BaseException:
                 self.close()
                 raise
@@ -344,6 +386,20 @@ class RunSession:
                 "choose another run directory"
             )
 
+    def _refuse_links(self) -> None:
+        """Refuse symbolic links where the run appends or writes into (a folder from elsewhere
+        could point them at the user's files or folders)."""
+        checkpoints = self.run_dir / CHECKPOINT_DIR
+        inside = list(checkpoints.iterdir()) if checkpoints.is_dir() else []
+        links = [self.run_dir / n for n in _WRITTEN_THROUGH] + inside
+        links = [str(p.relative_to(self.run_dir)) for p in links if p.is_symlink()]
+        if links:
+            raise RunDirectoryError(
+                f"{self.run_dir} has symbolic links where a run writes ({', '.join(links)}): "
+                "its writes would land outside the folder; replace each link with what it points "
+                "to (or remove it), then try again"
+            )
+
     def _open_for_resume(self, config: TrainConfig | None, trust_code: bool) -> None:
         # Everything that can refuse the folder is read before the lock is taken, so that a
         # refused folder gets nothing written into it, not even the lock file.
@@ -357,6 +413,7 @@ class RunSession:
         if config is None:
             require_consent(saved.env, trust_code, str(self.run_dir / RUN_FILE))
         self.config = saved
+        self._refuse_links()
         try:
             self._lock = RunLock(self.run_dir)
         except OSError as e:
@@ -453,8 +510,9 @@ class RunSession:
 
     def _remove_leftovers(self) -> None:
         """Temporary files of rewrites killed midway (only this session writes here now)."""
-        for tmp in self.run_dir.glob(_TEMP_GLOB):
-            tmp.unlink(missing_ok=True)
+        for pattern in _TEMP_GLOBS:
+            for tmp in self.run_dir.glob(pattern):
+                tmp.unlink(missing_ok=True)
         self._purge_abandoned()
 
     def _discard_after(self, env_steps: int) -> None:
@@ -478,7 +536,10 @@ class RunSession:
 
     def _purge_abandoned(self) -> None:
         for path in self.run_dir.glob(f"{_ABANDONED}*"):
-            shutil.rmtree(path, ignore_errors=True)
+            if path.is_symlink():
+                path.unlink()
+            else:
+                shutil.rmtree(path, ignore_errors=True)
 
     def last_eval(self) -> dict[str, float]:
         """The latest ``eval/`` metrics among the lines kept from before a resume."""

@@ -26,6 +26,7 @@ environment's own options.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from typing import Any
 
@@ -206,6 +207,17 @@ def _as_env(env: Env | str, num_envs: int, kwargs: dict) -> Env:
 GYMNASIUM_NAMESPACE = "behavior_priors"
 
 
+def _registered_id(name: str, **kwargs: Any) -> GymnasiumEnv:
+    """The entry point of ``behavior_priors/<name>``: ``kwargs`` are options of ``name``'s
+    environment (and ``keys``, ``flatten``); which environment is fixed by the id."""
+    if "env" in kwargs:
+        raise TypeError(
+            f"gymnasium id {GYMNASIUM_NAMESPACE}/{name} is the environment {name!r}; an 'env' "
+            "keyword cannot choose another one"
+        )
+    return to_gymnasium(name, **kwargs)
+
+
 def register_gymnasium_ids() -> list[str]:
     """Register ``behavior_priors/<name>`` in Gymnasium's registry for every environment of
     ours that is not there yet; returns the ids registered now. Idempotent."""
@@ -218,8 +230,10 @@ def register_gymnasium_ids() -> list[str]:
             continue
         gym.register(
             id=env_id,
-            entry_point="behavior_priors.envs.adapters.to_gymnasium:to_gymnasium",
-            kwargs={"env": entry.name},
+            # Bound to the name, not a keyword: gymnasium.make(id, **kwargs) lets kwargs
+            # override registered ones, and an `env` keyword (from a run folder's env_kwargs)
+            # would otherwise choose any `module:callable` under an id that names no code.
+            entry_point=functools.partial(_registered_id, entry.name),
             disable_env_checker=True,  # our GymnasiumEnv checks its own inputs
         )
         added.append(env_id)
