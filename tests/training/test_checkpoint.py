@@ -20,9 +20,8 @@ import pytest
 from behavior_priors.cli import main
 from behavior_priors.training.checkpoint import Checkpointer, CheckpointError, CheckpointWriteError
 from behavior_priors.training.logger import read_metrics
-from behavior_priors.training.run import train
 
-from .test_run_directory import TINY
+from .test_run_directory import TINY  # noqa: F401 (the finished fixture of conftest.py trains it)
 
 CONFIG = {"seed": 3, "agent": {"kl_cost": 0.1}, "env_kwargs": {}}
 
@@ -211,21 +210,6 @@ def test_a_refused_write_is_one_error_and_puts_stderr_and_logging_back(tmp_path,
 
 
 # -- through the command line ---------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def finished(tmp_path_factory):
-    """A finished tiny run: checkpoints at 80 and 160."""
-    run_dir = tmp_path_factory.mktemp("runs") / "full"
-    train(TINY, run_dir)
-    return run_dir
-
-
-@pytest.fixture
-def copy(finished, tmp_path):
-    run_dir = tmp_path / "copy"
-    shutil.copytree(finished, run_dir)
-    return run_dir
 
 
 def test_eval_refuses_a_checkpoint_whose_step_was_edited(copy, capsys):

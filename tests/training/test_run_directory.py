@@ -37,20 +37,6 @@ def _without_speed(lines):
     return [{k: v for k, v in ln.items() if not k.startswith("perf/")} for ln in lines]
 
 
-@pytest.fixture(scope="module")
-def finished(tmp_path_factory):
-    run_dir = tmp_path_factory.mktemp("runs") / "full"
-    result = train(TINY, run_dir)
-    return run_dir, result
-
-
-@pytest.fixture
-def copy(finished, tmp_path):
-    run_dir = tmp_path / "copy"
-    shutil.copytree(finished[0], run_dir)
-    return run_dir
-
-
 def test_a_folder_with_checkpoints_but_no_run_json_is_refused_and_left_as_it_was(copy, capsys):
     (copy / "run.json").unlink()
     before = {p: p.read_bytes() for p in copy.rglob("*") if p.is_file()}
@@ -103,9 +89,9 @@ def test_resuming_from_an_earlier_checkpoint_replaces_a_corrupt_later_one(finish
         load(copy)
     train(None, copy, resume=True, checkpoint_step=80)
     # The continued run rewrote 160: it loads, and it is the uninterrupted run's state.
-    for a, b in zip(_params(load(copy).state), _params(finished[1].state), strict=True):
+    for a, b in zip(_params(load(copy).state), _params(load(finished).state), strict=True):
         np.testing.assert_array_equal(a, b)
-    assert _without_speed(read_metrics(copy)) == _without_speed(read_metrics(finished[0]))
+    assert _without_speed(read_metrics(copy)) == _without_speed(read_metrics(finished))
 
 
 class _Payload:
@@ -158,8 +144,8 @@ def test_every_flipped_byte_of_a_checkpoint_is_caught_or_harmless(finished, tmp_
     """Flip one random bit in each of 24 copies of a checkpoint (spread over its data files):
     restoring either raises the corrupt-checkpoint error or gives back exactly the saved arrays
     (a flip in unused padding), never other values."""
-    source = finished[0] / "checkpoints" / "160"
-    clean = _flat(Checkpointer(finished[0] / "checkpoints").restore(160)[0])
+    source = finished / "checkpoints" / "160"
+    clean = _flat(Checkpointer(finished / "checkpoints").restore(160)[0])
     data = sorted(
         f for f in (source / "state").rglob("*") if f.is_file() and f.stat().st_size > 128
     )
@@ -168,8 +154,8 @@ def test_every_flipped_byte_of_a_checkpoint_is_caught_or_harmless(finished, tmp_
     rng = np.random.default_rng(0)
     for trial in range(24):
         run_dir = tmp_path / f"flip{trial}"
-        shutil.copytree(finished[0], run_dir)
-        target = run_dir / data[trial % len(data)].relative_to(finished[0])
+        shutil.copytree(finished, run_dir)
+        target = run_dir / data[trial % len(data)].relative_to(finished)
         raw = bytearray(target.read_bytes())
         raw[int(rng.integers(len(raw)))] ^= 1 << int(rng.integers(8))
         target.write_bytes(bytes(raw))
@@ -203,7 +189,7 @@ def test_a_run_that_died_before_its_first_checkpoint_resumes_from_the_start(fini
         train(TINY, run_dir)
     result = train(None, run_dir, resume=True)
     assert result.env_steps == TINY.total_env_steps
-    assert _without_speed(read_metrics(run_dir)) == _without_speed(read_metrics(finished[0]))
+    assert _without_speed(read_metrics(run_dir)) == _without_speed(read_metrics(finished))
 
 
 def test_resuming_a_finished_run_again_changes_nothing(finished, copy):

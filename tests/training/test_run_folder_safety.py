@@ -45,21 +45,6 @@ def _without_speed(lines):
     return [{k: v for k, v in ln.items() if not k.startswith("perf/")} for ln in lines]
 
 
-@pytest.fixture(scope="module")
-def finished(tmp_path_factory):
-    """A finished tiny run (log lines every 40 env steps to 240; checkpoints 160 and 240)."""
-    run_dir = tmp_path_factory.mktemp("runs") / "full"
-    train(TINY, run_dir)
-    return run_dir
-
-
-@pytest.fixture
-def copy(finished, tmp_path):
-    run_dir = tmp_path / "copy"
-    shutil.copytree(finished, run_dir)
-    return run_dir
-
-
 # -- D1: code named by a folder runs only with consent -------------------------------------------
 
 
