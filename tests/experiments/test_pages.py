@@ -84,3 +84,23 @@ def test_an_empty_results_directory_lists_every_claim_as_not_run(tmp_path):
     index = write_index(tmp_path / "new" / "results").read_text()
     claims = [e for e in registry.EXPERIMENTS.values() if e.claim_label]
     assert len(claims) == 6 and index.count("not run yet") == len(claims)
+
+
+def test_the_index_marks_verdicts_given_by_the_earlier_rule(tmp_path):
+    """Pages published before the non-inferiority margin and the 10-seed minimum carry no
+    ``verdict_rule``: their agree/disagree is marked, since the current rule would not give it."""
+    row = {
+        "experiment": "hier-vs-flat",
+        "claim": "3a",
+        "command": "behavior-priors reproduce hier-vs-flat --publish docs/results",
+        "seeds": 5,
+        "budget": "150,000 env steps per run",
+        "wall_minutes": 29.0,
+        "verdict": "agree",
+        "missing": 0,
+    }
+    (tmp_path / "hier-vs-flat.json").write_text(json.dumps(row))
+    index = write_index(tmp_path).read_text()
+    assert "**agree (earlier rule; inconclusive under the current one at 5 seeds)**" in index
+    (tmp_path / "hier-vs-flat.json").write_text(json.dumps({**row, "verdict_rule": 2}))
+    assert "| 29 min | **agree** |" in write_index(tmp_path).read_text()

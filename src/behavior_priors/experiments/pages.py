@@ -21,6 +21,7 @@ from pathlib import Path
 
 from behavior_priors.experiments.registry import EXPERIMENTS, Experiment
 from behavior_priors.experiments.runner import EXPERIMENT_FILE
+from behavior_priors.experiments.verdict import MIN_SEEDS, RULE_VERSION
 from behavior_priors.training.files import atomic_write_text
 
 INDEX = "README.md"
@@ -66,6 +67,7 @@ def publish(experiment: Experiment, out: str | Path, dest: str | Path, command: 
         "budget": _budget(experiment, summary),
         "wall_minutes": round(minutes, 1),
         "verdict": summary.get("verdict"),
+        "verdict_rule": RULE_VERSION,
         "missing": len(summary["missing"]),
     }
     atomic_write_text(dest / f"{name}.json", json.dumps(row, indent=2) + "\n")
@@ -101,6 +103,12 @@ def write_index(dest: str | Path) -> Path:
         if page.exists():
             r = json.loads(page.read_text())
             verdict = r["verdict"] or "-"
+            if r.get("verdict_rule", 1) < RULE_VERSION and verdict in ("agree", "disagree"):
+                # Given before "no worse" needed a margin and a verdict 10 seeds a method.
+                verdict += " (earlier rule"
+                if r["seeds"] < MIN_SEEDS:
+                    verdict += f"; inconclusive under the current one at {r['seeds']} seeds"
+                verdict += ")"
             if r["missing"]:
                 verdict += f" ({r['missing']} runs not finished)"
             rows.append(

@@ -145,8 +145,11 @@ class Experiment:
         settings.
       verdict: how the report decides the claim: ``(a, b, kind)`` per check, ``kind``
         ``"better"`` (the claim says ``a`` learns faster than ``b``: agree when ``a``'s AUC is
-        significantly higher) or ``"no-worse"`` (``a`` learns at least as fast as ``b``:
-        disagree when ``b``'s is significantly higher). Empty: no verdict (the smoke test).
+        significantly higher) or ``"no-worse"`` (``a`` learns at least as fast as ``b``, within
+        ``margin``: agree when the interval of the AUC difference excludes a larger deficit,
+        disagree when it shows one; :mod:`.verdict`). Empty: no verdict (the smoke test).
+      margin: the non-inferiority margin of the ``"no-worse"`` checks, in AUC units (the
+        metric's), stated before the runs.
       claim_label: the claim's number in ``PAPER.md`` section 7 (e.g. ``"3a"``) for the table
         of ``docs/results/README.md``; empty for experiments that back no claim.
       notes: what the report should explain about the setting or the budget (shown under the
@@ -170,6 +173,7 @@ class Experiment:
     parts: tuple[str, ...] = ()
     tuning: Tuning | None = None
     verdict: tuple[tuple[str, str, str], ...] = ()
+    margin: float = 0.05
     claim_label: str = ""
     notes: str = ""
 
@@ -207,6 +211,11 @@ class Experiment:
             raise ValueError(f"experiment {self.name!r}: task labels must be unique, non-empty")
         if not self.methods or self.total_env_steps < 1 or self.seeds < 1:
             raise ValueError(f"experiment {self.name!r}: needs methods, steps >= 1, seeds >= 1")
+        if not (isinstance(self.margin, int | float) and 0 <= self.margin < float("inf")):
+            raise ValueError(
+                f"experiment {self.name!r}: margin must be a finite number >= 0 (AUC units), "
+                f"got {self.margin!r}"
+            )
         bad = [c for c in self.verdict if len(c) != 3 or not set(c[:2]) <= set(self.methods)]
         bad += [c for c in self.verdict if c not in bad and c[2] not in VERDICT_KINDS]
         if bad:

@@ -48,9 +48,11 @@ from behavior_priors.experiments.stats import (
 from behavior_priors.experiments.tuning import tuning_results
 from behavior_priors.experiments.verdict import (
     ALPHA,
+    MIN_SEEDS,
+    ROW_HEADER,
     WHAT_WOULD_CHANGE,
     Check,
-    check,
+    claim_checks,
     claim_verdict,
 )
 from behavior_priors.training.plotting import bootstrap_ci
@@ -279,24 +281,15 @@ def _profile_panel(ax, finals: dict[str, list[float]], metric: str) -> None:
 
 
 def _checks(experiment: Experiment, summaries: list[MethodSummary]) -> list[Check]:
-    """The experiment's verdict checks on every task where both methods have runs."""
-    out = []
+    """The experiment's verdict checks on every task where both methods have runs, as one
+    family (Holm, :func:`~.verdict.claim_checks`)."""
+    items = []
     for task in [t.label for t in experiment.tasks]:
         by = {s.method: s for s in summaries if s.task == task}
         for a, b, kind in experiment.verdict:
             if a in by and b in by:
-                out.append(
-                    check(
-                        task,
-                        a,
-                        b,
-                        kind,
-                        by[a].auc.values,
-                        by[b].auc.values,
-                        experiment.metric_bounds,
-                    )
-                )
-    return out
+                items.append((task, a, b, kind, by[a].auc.values, by[b].auc.values))
+    return claim_checks(items, experiment.metric_bounds, margin=experiment.margin)
 
 
 def _verdict_lines(experiment: Experiment, checks: list[Check], verdict: str | None) -> list[str]:
@@ -309,12 +302,17 @@ def _verdict_lines(experiment: Experiment, checks: list[Check], verdict: str | N
         f"## Verdict: {verdict}",
         "",
         "Decided by a fixed rule on the per-seed AUCs (`behavior_priors.experiments.verdict`): "
-        f"a method is significantly better when the one-sided permutation p-value is below "
-        f"{ALPHA:g} and the 95% interval of P(a > b) lies above 0.5; a check is not tested when "
-        "both methods sit at the floor or the ceiling.",
+        "a method is significantly better when the one-sided permutation p-value is below the "
+        f"check's level (Holm over the claim's checks, family-wise {ALPHA:g}) and the 95% "
+        'interval of P(a > b) lies above 0.5; "at least as fast" agrees only when the '
+        "interval of the AUC difference excludes a deficit larger than the margin "
+        f"({experiment.margin:g} AUC), and disagrees when it shows one; a decided outcome "
+        f"needs {MIN_SEEDS} seeds per method; a check is not tested when both methods sit at "
+        "the floor or the ceiling. The AUC difference is the effect size, with its bootstrap "
+        "interval at the check's level; the last column estimates the seeds per method that "
+        "would decide an inconclusive check if the observed difference and spread held.",
         "",
-        "| task | claim | P(a > b) | p (a better / b better) | outcome | why |",
-        "|---|---|---|---|---|---|",
+        *ROW_HEADER,
         *[c.row() for c in checks],
         "",
         f"What would change it: {WHAT_WOULD_CHANGE[verdict]}",

@@ -149,3 +149,79 @@ def permutation_p_value(x, y, max_exact: int = 20_000, seed: int = 0) -> float:
         np.put_along_axis(mask, order[:, :n], True, axis=1)
     diffs = (mask @ pooled) / n - ((~mask) @ pooled) / len(y)
     return float(np.mean(diffs >= observed - 1e-12))
+
+
+def difference_interval(
+    x: Sequence[float],
+    y: Sequence[float],
+    confidence: float = 0.95,
+    reps: int = REPS,
+    seed: int = 0,
+) -> Interval:
+    """``mean(x) - mean(y)`` of scores ``x`` [N] and ``y`` [M] (an effect size in the metric's
+    units) with its percentile-bootstrap interval, each group resampled on its own (strata =
+    methods, as rliable's stratified bootstrap). NaN bounds when either has fewer than 2 runs."""
+    from scipy import stats as scipy_stats
+
+    x, y = np.asarray(x, np.float64), np.asarray(y, np.float64)
+    if x.size == 0 or y.size == 0:
+        return NAN
+    point = float(x.mean() - y.mean())
+    if x.size < 2 or y.size < 2:
+        return Interval(point, math.nan, math.nan)
+    if np.ptp(x) == 0 and np.ptp(y) == 0:  # no spread: every resample gives the point
+        return Interval(point, point, point)
+    result = scipy_stats.bootstrap(
+        (x, y),
+        lambda a, b, axis: a.mean(axis=axis) - b.mean(axis=axis),
+        n_resamples=reps,
+        confidence_level=confidence,
+        method="percentile",
+        vectorized=True,
+        random_state=np.random.default_rng(seed),
+    )
+    ci = result.confidence_interval
+    return Interval(point, float(ci.low), float(ci.high))
+
+
+def holm_alphas(p_values: Sequence[float], alpha: float) -> list[float]:
+    """The level each of ``k`` hypotheses is tested at by Holm's step-down procedure: sorted
+    by p-value, the i-th smallest (from 0) at ``alpha / (k - i)`` while every smaller one is
+    rejected, and at 0 (never rejected) after the first that is not. ``p < level`` rejects.
+    Controls the family-wise error rate at ``alpha`` for any dependence between the tests."""
+    k = len(p_values)
+    levels = [0.0] * k
+    for rank, i in enumerate(sorted(range(k), key=lambda j: p_values[j])):
+        level = alpha / (k - rank)
+        levels[i] = level
+        if not p_values[i] < level:
+            break
+    return levels
+
+
+def seeds_to_decide(
+    x: Sequence[float], y: Sequence[float], *, margin: float | None, alpha: float
+) -> int | None:
+    """Seeds per method that would decide a check if the observed difference and spread held
+    (a normal approximation): for "better" (``margin`` None), a one-sided test at ``alpha``
+    with 80% power; for "no-worse within ``margin``", a two-sided ``1 - alpha`` interval whose
+    lower end clears ``-margin``. ``None`` when no sample size would (no observed advantage,
+    or an observed deficit beyond the margin)."""
+    from scipy.stats import norm
+
+    x, y = np.asarray(x, np.float64), np.asarray(y, np.float64)
+    if x.size < 2 or y.size < 2:
+        return None
+    diff = x.mean() - y.mean()
+    sd = math.sqrt(
+        (x.var(ddof=1) * (x.size - 1) + y.var(ddof=1) * (y.size - 1)) / (x.size + y.size - 2)
+    )
+    if margin is None:
+        gap, z = diff, norm.ppf(1 - alpha) + norm.ppf(0.8)
+    else:
+        gap, z = diff + margin, norm.ppf(1 - alpha / 2)
+    if gap <= 0:
+        return None
+    if sd == 0:
+        return 2
+    return max(2, math.ceil(2 * (z * sd / gap) ** 2))
