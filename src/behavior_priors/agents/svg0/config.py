@@ -151,6 +151,8 @@ class SVG0Config:
     num_action_samples: int = 10  # S for the bootstrap value V(x)
     num_policy_samples: int = 1  # reparameterised samples per state in the SVG(0) loss
     num_kl_samples: int = 1  # z samples for the low-level term of the KL bound
+    # An ablation, not a way to train: with z resampled every step, a critic's dQ/dz is near 0,
+    # so pi^H gets no reward signal through it (docs/agent.md).
     stop_q_grad_into_latent: bool = False
 
     # --- optimisation -------------------------------------------------------------------
