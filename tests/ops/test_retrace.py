@@ -1,4 +1,4 @@
-"""Retrace against a brute-force double loop over the definition in PAPER.md section 3."""
+"""Retrace against a brute-force double loop over the definition in docs/paper.md section 3."""
 
 import jax
 import jax.numpy as jnp

@@ -46,8 +46,8 @@ def publish(experiment: Experiment, out: str | Path, dest: str | Path, command: 
     seeds = sorted({seed for m in summary["methods"] for seed in m["seeds"]})
     provenance = [
         "",
-        f"Claim {experiment.claim_label} of `PAPER.md` section 7; the summary of all claims is "
-        f"in [README.md]({INDEX}).",
+        f"Claim {experiment.claim_label} of [paper.md](../paper.md) section 7; the summary of "
+        f"all claims is in [README.md]({INDEX}).",
         "",
         f"- commit: `{info.get('commit') or 'unknown'}` (the code that trained these runs)",
         f"- command: `{command}`",
@@ -121,14 +121,14 @@ def write_index(dest: str | Path) -> Path:
         [
             "# Results: the paper's claims at CPU scale",
             "",
-            "One row per claim of `PAPER.md` section 7. Each page gives the exact command, the "
-            "commit that trained its runs, the figure (learning curves against steps and wall "
-            "time, and rliable's performance profile), the tuning every method got, the "
-            "statistics (interquartile means with stratified-bootstrap intervals, probability "
-            "of improvement, permutation tests) and the verdict with what would change it. "
-            "Verdicts follow a fixed rule (`behavior_priors.experiments.verdict`); how the "
-            "protocol works is in [docs/experiments.md](../experiments.md). Wall times are on "
-            "a 2-core machine with 2 worker processes.",
+            "One row per claim of [paper.md](../paper.md) section 7. Each page gives the exact "
+            "command, the commit that trained its runs, the figure (learning curves against "
+            "steps and wall time, and rliable's performance profile), the tuning every method "
+            "got, the statistics (interquartile means with stratified-bootstrap intervals, "
+            "probability of improvement, permutation tests) and the verdict with what would "
+            "change it. Verdicts follow a fixed rule (`behavior_priors.experiments.verdict`); "
+            "how the protocol works is in [docs/experiments.md](../experiments.md). Wall times "
+            "are on a 2-core machine with 2 worker processes.",
             "",
             "| claim | experiment | command | seeds | budget | wall time | verdict |",
             "|---|---|---|---|---|---|---|",

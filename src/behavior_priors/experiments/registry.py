@@ -120,7 +120,7 @@ class Experiment:
     Attributes:
       name: the registry key (``behavior-priors reproduce NAME``).
       description: one line for ``behavior-priors list experiments``.
-      claim: the claim of ``PAPER.md`` section 7 this experiment tests, in words.
+      claim: the claim of ``docs/paper.md`` section 7 this experiment tests, in words.
       methods: preset methods compared (``hier``, ``flat``, ``noprior``, ...).
       tasks: the tasks each method is trained on.
       total_env_steps: the budget of one run (before ``budget_scale``).
@@ -150,7 +150,7 @@ class Experiment:
         disagree when it shows one; :mod:`.verdict`). Empty: no verdict (the smoke test).
       margin: the non-inferiority margin of the ``"no-worse"`` checks, in AUC units (the
         metric's), stated before the runs.
-      claim_label: the claim's number in ``PAPER.md`` section 7 (e.g. ``"3a"``) for the table
+      claim_label: the claim's number in ``docs/paper.md`` section 7 (e.g. ``"3a"``) for the table
         of ``docs/results/README.md``; empty for experiments that back no claim.
       notes: what the report should explain about the setting or the budget (shown under the
         claim), e.g. why a part is not tuned.
@@ -447,7 +447,7 @@ EXPERIMENTS: dict[str, Experiment] = {
             description="claim 1: no prior vs flat prior vs hierarchical prior, "
             "point mass, go to one of 3 targets, sparse reward",
             claim="A learned prior (KL regularisation) speeds learning in multi-task "
-            "sparse-reward settings over no prior (PAPER.md section 7, claim 1).",
+            "sparse-reward settings over no prior (docs/paper.md section 7, claim 1).",
             methods=("noprior", "flat", "hier"),
             tasks=(ExperimentTask("gtt3-sparse", "gtt", "pointmass", _SPARSE_GTT),),
             total_env_steps=200_000,
@@ -469,7 +469,7 @@ EXPERIMENTS: dict[str, Experiment] = {
             description="claim 3a: no prior vs flat prior vs hierarchical prior, "
             "ball, go to one of 3 targets",
             claim="The hierarchical prior with a shared low level learns at least as fast as "
-            "flat priors (PAPER.md section 7, claim 3, first half).",
+            "flat priors (docs/paper.md section 7, claim 3, first half).",
             methods=("noprior", "flat", "hier"),
             tasks=(_BALL_GTT3,),
             total_env_steps=150_000,
@@ -568,7 +568,7 @@ EXPERIMENTS: dict[str, Experiment] = {
             description="claim 5: no prior, Distral 1-col and 2-col, flat prior (asymmetric), "
             "hierarchical prior (shared low level); two-room and four-room grid worlds, "
             "4 goals; then its transfer variant",
-            claim="In the grid world the method matches or beats Distral (PAPER.md section 7, "
+            claim="In the grid world the method matches or beats Distral (docs/paper.md section 7, "
             "claim 5): the flat prior that sees the position but not the goal, and the "
             "hierarchical prior with a shared low level, learn at least as fast as Distral "
             "1-col and 2-col.",
@@ -603,7 +603,7 @@ EXPERIMENTS: dict[str, Experiment] = {
             claim_label="5 (transfer)",
             description="claim 5, transfer: priors (Distral: pi0) learned for the 4 corner goals "
             "of the four-room world, frozen, for 4 new goals (the rooms' centres)",
-            claim="Transfer in the grid world (PAPER.md section 7, claim 5, with the transfer "
+            claim="Transfer in the grid world (docs/paper.md section 7, claim 5, with the transfer "
             "of section 4): a frozen prior from other goals helps learn new goals, and the "
             "method's priors do at least as well as Distral's distilled policy.",
             methods=(

@@ -1,4 +1,4 @@
-"""Distral's policies (Teh et al. 2017; PAPER.md section 6) as one module: a column per task
+"""Distral's policies (Teh et al. 2017; docs/paper.md section 6) as one module: a column per task
 and the shared distilled policy pi0, for discrete actions.
 
 * ``two_column=False`` ("1-col"): ``pi_i = softmax(f_i(x))``, every task its own network.

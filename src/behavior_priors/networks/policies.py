@@ -1,4 +1,4 @@
-"""Policies: flat, and hierarchical with a Gaussian latent z (PAPER.md section 2).
+"""Policies: flat, and hierarchical with a Gaussian latent z (docs/paper.md section 2).
 
 Continuous actions live in the normalised box [-1, 1] (Gaussian means squashed with tanh;
 samples may exceed it and are clipped by the actor before reaching the environment). With

@@ -1,4 +1,4 @@
-"""Behaviour priors pi0 (PAPER.md sections 1-2).
+"""Behaviour priors pi0 (docs/paper.md sections 1-2).
 
 * :class:`FlatPrior`: ``pi0(a | x^D)`` on restricted keys.
 * :class:`HierarchicalPrior`: ``pi0(a|x) = int pi0^H(z | .) pi0^L(a | z, x) dz`` with a high-level

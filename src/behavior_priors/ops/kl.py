@@ -1,6 +1,6 @@
 """KL divergences between flat and latent-variable (hierarchical) policies.
 
-For the hierarchy of PAPER.md section 2,
+For the hierarchy of docs/paper.md section 2,
 
     pi (a|x) = int pi^H (z|x) pi^L (a|z,x) dz,    pi0(a|x) = int pi0^H(z|x) pi0^L(a|z,x) dz,
 

@@ -11,7 +11,7 @@ belongs to, ``_tp1`` the step after it). A sequence holds T transitions, t = 0..
   ``discount_t[t]`` gamma * continuation: gamma inside an episode, 0 when x_{t+1} is terminal.
   ``log_rhos[t]``   log pi(a_t|x_t) - log mu(a_t|x_t), target over behaviour policy.
 
-The target is the definition in PAPER.md section 3, with ``gamma^{s-t}`` generalised to the
+The target is the definition in docs/paper.md section 3, with ``gamma^{s-t}`` generalised to the
 product of per-step discounts so that a termination inside the sequence cuts the sum:
 
   Q_ret_t = q_t + sum_{s>=t} (prod_{i=t}^{s-1} discount_i) (prod_{i=t+1}^{s} c_i) delta_s

@@ -1,6 +1,6 @@
 """Named training presets: ``<task>-<body>-<method>``, e.g. ``gtt-pointmass-hier``.
 
-Methods (PAPER.md sections 1-2):
+Methods (docs/paper.md sections 1-2):
 
 * ``hier``: hierarchical policy and prior, low level shared, learned high-level prior that sees
   only proprioception (the paper's best variant; the demo);
@@ -8,7 +8,7 @@ Methods (PAPER.md sections 1-2):
 * ``flat``: flat policy and flat prior with information asymmetry (prior sees proprioception);
 * ``flat-full``: flat prior that sees everything the policy sees (no asymmetry);
 * ``noprior``: flat policy, no prior (entropy-regularised SVG(0));
-* ``distral-1col``, ``distral-2col``: Distral (PAPER.md section 6) with c_KL = ``kl_cost`` and
+* ``distral-1col``, ``distral-2col``: Distral (docs/paper.md section 6) with c_KL = ``kl_cost`` and
   c_Ent = ``entropy_cost``; ``distral-1col-noent``, ``distral-2col-noent`` without the entropy
   term (discrete actions only: the grid worlds).
 

@@ -1,4 +1,4 @@
-"""Transfer: start runs from the prior and low level of trained runs (PAPER.md section 4).
+"""Transfer: start runs from the prior and low level of trained runs (docs/paper.md section 4).
 
 * :mod:`.modules`: grafting trained modules into fresh networks, with shape checks that name
   what differs, and :func:`embed_net` (a policy that starts acting like its prior).

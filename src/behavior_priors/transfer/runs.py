@@ -1,4 +1,4 @@
-"""Transfer: start a run from the prior (and low level) of a trained run (PAPER.md section 4).
+"""Transfer: start a run from the prior (and low level) of a trained run (docs/paper.md section 4).
 
 * **Task transfer**: the prior (flat pi0, or pi0^H with the shared pi^L) of a run trained on task
   set A regularises a new policy on task B. The prior is kept frozen or trained further, the low

@@ -1,4 +1,4 @@
-"""Distral (Teh et al. 2017; PAPER.md section 6): per-task policies pi_i regularised towards a
+"""Distral (Teh et al. 2017; docs/paper.md section 6): per-task policies pi_i regularised towards a
 shared distilled policy pi0, for discrete actions.
 
 * :mod:`.core`: the pieces as pure functions (alpha and beta from the KL and entropy costs,

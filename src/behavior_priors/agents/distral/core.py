@@ -1,4 +1,4 @@
-"""Distral's objective in pieces (PAPER.md section 6), numpy, for discrete actions.
+"""Distral's objective in pieces (docs/paper.md section 6), numpy, for discrete actions.
 
 For task i, with costs ``c_kl`` and ``c_ent``::
 

@@ -1,4 +1,4 @@
-"""SVG(0) with Retrace and a flat or hierarchical learned behaviour prior (PAPER.md 1-3).
+"""SVG(0) with Retrace and a flat or hierarchical learned behaviour prior (docs/paper.md 1-3).
 
 * :mod:`.config`: :class:`SVG0Config`, every choice of the method.
 * :mod:`.networks`: builds policy, prior and critic from a config.

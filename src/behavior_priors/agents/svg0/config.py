@@ -90,7 +90,7 @@ FREEZABLE = (
 
 @dataclass(frozen=True)
 class SVG0Config:
-    """Every choice of PAPER.md sections 1-3. Defaults: hierarchical policy and prior with a
+    """Every choice of docs/paper.md sections 1-3. Defaults: hierarchical policy and prior with a
     shared low level and a learned high-level prior that sees only proprioception.
 
     Observation keys are exact keys or prefixes ending in ``/`` (see
@@ -100,7 +100,7 @@ class SVG0Config:
     with discrete actions the flat policy, the low levels and the flat prior are categorical,
     the critic outputs one value per action and the losses take exact expectations over actions.
 
-    Distral (PAPER.md section 6, discrete actions only) is ``policy="distral"`` with
+    Distral (docs/paper.md section 6, discrete actions only) is ``policy="distral"`` with
     ``prior="distilled"``: one column per task (chosen by the one-hot ``distral_task_key``) and
     the distilled pi0, both reading ``prior_keys``; ``kl_cost`` is c_KL and ``entropy_cost``
     c_Ent. See :class:`behavior_priors.networks.DistralPolicy`.

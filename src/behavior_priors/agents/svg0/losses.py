@@ -1,4 +1,4 @@
-"""The three losses of the learner (PAPER.md section 3), as plain functions.
+"""The three losses of the learner (docs/paper.md section 3), as plain functions.
 
 Each takes the module it trains as its first argument (so ``eqx.filter_value_and_grad``
 differentiates only that module), a :class:`~behavior_priors.agents.types.SequenceBatch` of
