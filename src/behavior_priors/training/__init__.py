@@ -4,7 +4,7 @@ videos and presets. See ``docs/training.md``."""
 from behavior_priors.training.config import TrainConfig
 from behavior_priors.training.loop import RunResult, Trainer
 from behavior_priors.training.presets import get_preset, preset_names
-from behavior_priors.training.run import LoadedRun, Policy, load, train
+from behavior_priors.training.run import LoadedRun, Policy, load, make_run_env, train
 
 __all__ = [
     "LoadedRun",
@@ -14,6 +14,7 @@ __all__ = [
     "Trainer",
     "get_preset",
     "load",
+    "make_run_env",
     "preset_names",
     "train",
 ]
