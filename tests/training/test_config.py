@@ -111,18 +111,13 @@ BAD_AGENT = [
 ]
 
 
-@pytest.mark.parametrize(("name", "value", "message"), BAD_TRAIN)
-def test_a_bad_train_setting_is_refused_with_its_name_value_and_range(name, value, message):
+@pytest.mark.parametrize(
+    ("cls", "name", "value", "message"),
+    [(TrainConfig, *row) for row in BAD_TRAIN] + [(SVG0Config, *row) for row in BAD_AGENT],
+)
+def test_a_bad_setting_is_refused_with_its_name_value_and_range(cls, name, value, message):
     with pytest.raises(ValueError) as e:
-        TrainConfig(**{name: value})
-    assert message in str(e.value)
-    assert "\n" not in str(e.value)
-
-
-@pytest.mark.parametrize(("name", "value", "message"), BAD_AGENT)
-def test_a_bad_agent_setting_is_refused_with_its_name_value_and_range(name, value, message):
-    with pytest.raises(ValueError) as e:
-        SVG0Config(**{name: value})
+        cls(**{name: value})
     assert message in str(e.value)
     assert "\n" not in str(e.value)
 
