@@ -100,11 +100,11 @@ def main() -> None:
     multi.run()
     train_s = time.perf_counter() - t0
     rows = []
-    for seed, trainer in zip(seeds, multi.trainers, strict=True):
-        policy = trainer.state.networks.policy
+    for i, (seed, run) in enumerate(zip(seeds, multi.runs, strict=True)):
+        policy = multi.state(i).networks.policy
         curve = [
             (int(ln["env_steps"]), round(ln["eval/success_rate"], 3))
-            for ln in trainer.history
+            for ln in run.history
             if "eval/success_rate" in ln
         ]
         first = next((steps for steps, rate in curve if rate >= SOLVED), None)

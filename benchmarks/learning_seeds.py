@@ -49,11 +49,11 @@ def main() -> None:
         multi.run()
         best = [
             max(ln["eval/episode_return"] for ln in t.history if "eval/episode_return" in ln)
-            for t in multi.trainers
+            for t in multi.runs
         ]
         saturated = [
             max(ln.get("policy/saturated_fraction", float("nan")) for ln in t.history)
-            for t in multi.trainers
+            for t in multi.runs
         ]
         print(f"{variant} seeds {args.seeds}", flush=True)
         print("  best evaluation return:", " ".join(f"{b:.1f}" for b in best))

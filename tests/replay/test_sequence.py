@@ -187,3 +187,68 @@ def test_bad_input_gives_clear_errors_and_changes_nothing():
     other = SequenceReplay(N * 50, N, T, {"proprio/x": ArraySpec((3,))}, (2,), latent_dim=DZ)
     with pytest.raises(ValueError, match="proprio/x"):
         other.load_state_dict(state)
+
+
+def _concat_steps(a, b):
+    """Two streams' steps side by side: copies of ``a`` then of ``b``."""
+    out = []
+    for (ta, aa, ea), (tb, ab, eb) in zip(a, b, strict=True):
+        ts = TimeStep(
+            *(
+                {k: np.concatenate([x[k], y[k]]) for k in x}
+                if isinstance(x, dict)
+                else np.concatenate([x, y])
+                for x, y in zip(ta, tb, strict=True)
+            )
+        )
+        extras = ActorExtras(*(np.concatenate([x, y]) for x, y in zip(ea, eb, strict=True)))
+        out.append((ts, np.concatenate([aa, ab]), extras))
+    return out
+
+
+def test_seed_groups_sample_as_separate_replays_would():
+    """A replay of 2 seed groups (seeds 7 and 9) holds two streams side by side; each group's
+    windows, its state_dict and a restore from a single replay's state are exactly those of a
+    replay of that group alone."""
+    streams = [stream(40, seed=0), stream(40, episode_lengths=(4, 6, 3), seed=1)]
+    grouped = SequenceReplay(2 * N * 50, 2 * N, T, SPEC, (2,), latent_dim=DZ, seed=[7, 9])
+    alone = [SequenceReplay(N * 50, N, T, SPEC, (2,), latent_dim=DZ, seed=s) for s in (7, 9)]
+    for step in _concat_steps(*streams):
+        grouped.add(*step)
+    for replay, data in zip(alone, streams, strict=True):
+        for step in data:
+            replay.add(*step)
+    assert grouped.num_sampleable() == 2 * alone[0].num_sampleable()
+    for _ in range(3):
+        batch = grouped.sample_groups(5)
+        assert batch.observation["proprio/x"].shape == (2, 5, T + 1, 2)
+        for g, replay in enumerate(alone):
+            mine, theirs = batch, replay.sample(5)
+            for x, y in zip(mine.observation.values(), theirs.observation.values(), strict=True):
+                np.testing.assert_array_equal(x[g], y)
+            for name in SequenceBatchFields:
+                np.testing.assert_array_equal(getattr(mine, name)[g], getattr(theirs, name))
+    for g, replay in enumerate(alone):
+        a, b = grouped.state_dict(group=g), replay.state_dict()
+        for x, y in zip(_leaves(a), _leaves(b), strict=True):
+            np.testing.assert_array_equal(x, y)
+    # A single replay's state fills a group; both continue identically.
+    restored = SequenceReplay(2 * N * 50, 2 * N, T, SPEC, (2,), latent_dim=DZ, seed=[0, 0])
+    for g, replay in enumerate(alone):
+        restored.load_state_dict(replay.state_dict(), group=g)
+    np.testing.assert_array_equal(restored.sample_groups(4).action[1], alone[1].sample(4).action)
+    with pytest.raises(ValueError, match="seed groups"):
+        grouped.sample(4)
+    with pytest.raises(ValueError, match="name one"):
+        grouped.state_dict()
+    with pytest.raises(ValueError, match="do not split"):
+        SequenceReplay(100, 5, T, SPEC, (2,), seed=[1, 2])
+
+
+SequenceBatchFields = ("step_type", "action", "reward", "discount", "behaviour_log_prob", "latent")
+
+
+def _leaves(tree):
+    if isinstance(tree, dict):
+        return [x for k in sorted(tree) for x in _leaves(tree[k])]
+    return [np.asarray(tree)]

@@ -131,8 +131,8 @@ def test_discrete_agent_learns_the_two_room_grid_world(method, grid_random_succe
     multi = MultiSeedTrainer(config, GRID_SEEDS)
     multi.run()
     best = []
-    for trainer in multi.trainers:
-        history = trainer.history
+    for run in multi.runs:
+        history = run.history
         evals = [ln["eval/success_rate"] for ln in history if "eval/success_rate" in ln]
         assert len(evals) == 4
         best.append(max(evals))

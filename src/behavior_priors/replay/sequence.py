@@ -17,7 +17,7 @@ observations and its first T rewards are written, that is when its last row is w
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -37,7 +37,11 @@ class SequenceReplay:
       action_shape: per-copy action shape (``()`` for discrete actions).
       action_dtype: storage dtype of actions (float32, or int32 for discrete).
       latent_dim: width of z (0 for flat policies).
-      seed: seeds the sampler (a numpy ``Generator``).
+      seed: seeds the sampler (a numpy ``Generator``). A sequence of S seeds makes S *seed
+        groups* (seed-batched training): the copies split into S groups of ``num_envs // S``
+        consecutive copies, each a separate replay of ``capacity_steps // S`` steps with its own
+        sampler, sampled together by :meth:`sample_groups`; :meth:`state_dict` and
+        :meth:`load_state_dict` then take the group, in the format of a replay of one group.
     """
 
     def __init__(
@@ -49,10 +53,13 @@ class SequenceReplay:
         action_shape: tuple[int, ...],
         action_dtype: Any = np.float32,
         latent_dim: int = 0,
-        seed: int = 0,
+        seed: int | Sequence[int] = 0,
     ):
         if num_envs < 1 or sequence_length < 1:
             raise ValueError("num_envs and sequence_length must be >= 1")
+        seeds = [seed] if isinstance(seed, int | np.integer) else [int(s) for s in seed]
+        if not seeds or num_envs % len(seeds):
+            raise ValueError(f"{num_envs} copies do not split into {len(seeds)} seed groups")
         self.num_envs = num_envs
         self.sequence_length = sequence_length
         self.capacity = capacity_steps // num_envs  # rows per copy
@@ -80,7 +87,12 @@ class SequenceReplay:
         self._next = 0  # row the next add writes
         self._size = 0  # rows written (<= capacity)
         self._added = 0  # adds ever made (steps per copy)
-        self._rng = np.random.default_rng(seed)
+        self._rngs = [np.random.default_rng(s) for s in seeds]
+        self.group_size = N // len(seeds)
+
+    @property
+    def num_groups(self) -> int:
+        return len(self._rngs)
 
     # -- writing -------------------------------------------------------------------------------
     def add(self, timestep: Any, action: np.ndarray, extras: ActorExtras) -> None:
@@ -153,6 +165,26 @@ class SequenceReplay:
     def sample(self, batch_size: int) -> SequenceBatch:
         """``batch_size`` windows drawn uniformly with replacement, as numpy arrays
         ``[batch_size, T+1, ...]`` in a :class:`SequenceBatch`."""
+        if self.num_groups != 1:
+            raise ValueError(f"this replay holds {self.num_groups} seed groups: sample_groups()")
+        return self._gather(self._draw(batch_size))
+
+    def sample_groups(self, batch_size: int) -> SequenceBatch:
+        """``batch_size`` windows of each seed group, group g's drawn by its own sampler from
+        its own copies exactly as :meth:`sample` of a replay of that group alone would: numpy
+        arrays ``[S, batch_size, T+1, ...]``, gathered in one indexing call per array."""
+        batch = self._gather(self._draw(batch_size))
+
+        def split(x: np.ndarray) -> np.ndarray:
+            return x.reshape(self.num_groups, batch_size, *x.shape[1:])
+
+        return batch._replace(
+            observation={k: split(v) for k, v in batch.observation.items()},
+            **{f: split(getattr(batch, f)) for f in batch._fields if f != "observation"},
+        )
+
+    def _draw(self, batch_size: int) -> np.ndarray:
+        """Flat row-major indices ``[S * batch_size, T+1]`` of the windows of every group."""
         starts_per_copy = self._size - self.sequence_length
         if starts_per_copy <= 0:
             raise ValueError(
@@ -160,13 +192,20 @@ class SequenceReplay:
                 f"{self.sequence_length + 1}. Add more steps (see num_sampleable())."
             )
         oldest = (self._next - self._size) % self.capacity
-        start = self._rng.integers(0, starts_per_copy, size=batch_size)
-        copy = self._rng.integers(0, self.num_envs, size=batch_size)
+        n = self.group_size
+        start = np.empty(self.num_groups * batch_size, np.int64)
+        copy = np.empty(self.num_groups * batch_size, np.int64)
+        for g, rng in enumerate(self._rngs):  # each group's sampler, in a single run's order
+            part = slice(g * batch_size, (g + 1) * batch_size)
+            start[part] = rng.integers(0, starts_per_copy, size=batch_size)
+            copy[part] = rng.integers(0, n, size=batch_size) + g * n
         rows = (oldest + start[:, None] + np.arange(self.sequence_length + 1)) % self.capacity
         # Element (row, copy) of a [C, N, ...] array is row * N + copy of its [C * N, ...] view:
         # one np.take per array, about 1.5x as fast as indexing with rows and copies (the
         # sampling is on the host's side of every learner step).
-        flat = rows * self.num_envs + copy[:, None]  # [B, T+1]
+        return rows * self.num_envs + copy[:, None]
+
+    def _gather(self, flat: np.ndarray) -> SequenceBatch:
 
         def gather(v: np.ndarray) -> np.ndarray:
             rows_total = v.shape[0] * v.shape[1]  # not -1: latents of width 0 have size 0
@@ -184,20 +223,24 @@ class SequenceReplay:
         )
 
     # -- checkpointing -------------------------------------------------------------------------
-    def state_dict(self) -> dict[str, Any]:
+    def state_dict(self, group: int | None = None) -> dict[str, Any]:
         """Everything needed to continue exactly: the filled rows (in chronological order),
-        counters and the sampler's RNG state. Arrays are numpy; the dict nests only dicts."""
+        counters and the sampler's RNG state. Arrays are numpy; the dict nests only dicts.
+        With seed groups, ``group``'s part, as a replay of that group alone would save it."""
+        g, copies = self._group(group)
         order = (self._next - self._size + np.arange(self._size)) % self.capacity
         return {
-            "observation": {k: v[order] for k, v in self._obs.items()},
-            "fields": {k: v[order] for k, v in self._fields.items()},
+            "observation": {k: v[order, copies] for k, v in self._obs.items()},
+            "fields": {k: v[order, copies] for k, v in self._fields.items()},
             "counters": np.array([self._size, self._added], np.int64),
-            "rng": _rng_to_array(self._rng),
+            "rng": _rng_to_array(self._rngs[g]),
         }
 
-    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+    def load_state_dict(self, state: Mapping[str, Any], group: int | None = None) -> None:
         """Restore from :meth:`state_dict`; the replay must have been built with the same
-        capacity, copies and specs (a clear error otherwise)."""
+        capacity, copies and specs (a clear error otherwise). With seed groups, fill ``group``
+        (every group must then be loaded with the same counters)."""
+        g, copies = self._group(group)
         size, added = (int(x) for x in np.asarray(state["counters"]))
         if size > self.capacity:
             raise ValueError(
@@ -211,18 +254,30 @@ class SequenceReplay:
             if src is None:
                 raise ValueError(f"checkpointed replay lacks '{name}'")
             src = np.asarray(src)
-            if src.shape[1:] != dst.shape[1:] or src.shape[0] != size:
+            want = dst[:, copies].shape[1:]
+            if src.shape[1:] != want or src.shape[0] != size:
                 raise ValueError(
                     f"checkpointed replay '{name}' has shape {src.shape}, expected "
-                    f"({size}, {', '.join(map(str, dst.shape[1:]))})"
+                    f"({size}, {', '.join(map(str, want))})"
                 )
         for k, v in self._obs.items():
-            v[:size] = state["observation"][k]
+            v[:size, copies] = state["observation"][k]
         for k, v in self._fields.items():
-            v[:size] = state["fields"][k]
+            v[:size, copies] = state["fields"][k]
         self._size, self._added = size, added
         self._next = size % self.capacity
-        self._rng = _rng_from_array(np.asarray(state["rng"]))
+        self._rngs[g] = _rng_from_array(np.asarray(state["rng"]))
+
+    def _group(self, group: int | None) -> tuple[int, slice]:
+        """``(index, copies)`` of a seed group; ``None`` names the only one."""
+        if group is None:
+            if self.num_groups != 1:
+                raise ValueError(f"this replay holds {self.num_groups} seed groups: name one")
+            group = 0
+        if not 0 <= group < self.num_groups:
+            raise IndexError(f"seed group {group} out of range for {self.num_groups} groups")
+        n = self.group_size
+        return group, slice(group * n, (group + 1) * n)
 
 
 def _rng_to_array(rng: np.random.Generator) -> np.ndarray:

@@ -11,12 +11,14 @@ from behavior_priors.envs.base import TimeStep
 
 @dataclass
 class EpisodeStats:
-    """Finished episodes: return, length, success (any step reported success) and task id."""
+    """Finished episodes: return, length, success (any step reported success), task id and
+    the copy that ran each (its index in the batch)."""
 
     returns: list[float] = field(default_factory=list)
     lengths: list[int] = field(default_factory=list)
     successes: list[bool] = field(default_factory=list)
     task_ids: list[int] = field(default_factory=list)
+    copies: list[int] = field(default_factory=list)
 
     def __len__(self) -> int:
         return len(self.returns)
@@ -26,6 +28,7 @@ class EpisodeStats:
         self.lengths += other.lengths
         self.successes += other.successes
         self.task_ids += other.task_ids
+        self.copies += other.copies
 
     def summary(self) -> dict[str, float]:
         if not self.returns:
@@ -76,4 +79,5 @@ class EpisodeTracker:
             done.lengths.append(int(self.lengths[i]))
             done.successes.append(bool(self.success[i]))
             done.task_ids.append(int(ts.task_id[i]))
+            done.copies.append(int(i))
         return done

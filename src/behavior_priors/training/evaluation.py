@@ -80,6 +80,7 @@ def collect_episodes(
                 stats.lengths.append(n)
                 stats.successes.append(s)
                 stats.task_ids.append(t)
+                stats.copies.append(int(i))
         if counts.min() >= per_copy:
             break
     else:
@@ -89,7 +90,11 @@ def collect_episodes(
         )
     keep = slice(0, num_episodes)
     return EpisodeStats(
-        stats.returns[keep], stats.lengths[keep], stats.successes[keep], stats.task_ids[keep]
+        stats.returns[keep],
+        stats.lengths[keep],
+        stats.successes[keep],
+        stats.task_ids[keep],
+        stats.copies[keep],
     )
 
 

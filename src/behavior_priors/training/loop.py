@@ -61,6 +61,9 @@ class RunResult:
     history: list[dict[str, float]] = field(default_factory=list, repr=False)
     # A resumed run that had already finished: nothing was trained or written.
     already_finished: bool = False
+    # Why this run stopped without finishing (a seed that diverged in seed-batched training,
+    # while the other seeds went on); None for a run that finished.
+    error: str | None = None
 
 
 class Trainer:

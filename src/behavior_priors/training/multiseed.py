@@ -1,27 +1,40 @@
-"""Several seeds of one config in one process, in lockstep: one vmapped actor call and one
-vmapped learner update serve every seed.
+"""Seed-batched training: S seeds of one config in one process, one batched step for all.
 
-Small networks leave a CPU mostly idle between the many small kernels of an update; stacking S
-seeds' parameters and batches along a new leading axis makes each kernel S times larger for
-about the same overhead. On the 2-core development machine one vmapped update of 4 seeds of
-the demo agent does 2.1x the seed-updates per second of 4 separate updates, and 4 seeds train
-1.33x sooner than one after another (1.48x as 2 processes of 2 vmapped seeds; 1.19x as 2
-processes of one seed each): ``benchmarks/many_seeds.py``, ``docs/benchmarks.md``, "Many seeds".
+Research results need many seeds, and on a CPU the learner at these sizes is overhead-bound:
+small kernels leave the cores idle between them. Here S seeds share everything that can be
+batched, so a lockstep iteration costs about what one seed's does with larger arrays:
 
-Each seed keeps its own :class:`~behavior_priors.training.loop.Trainer` (environments, replay,
-episode bookkeeping, evaluation, random streams): a seed's run is the run ``train`` would make
-with that seed, except that vmapped float arithmetic may round differently in the last bits, so
-trajectories agree closely at first and drift apart later, as two machines' would.
+* **one environment** of ``S * B`` copies in S *seed groups* (:mod:`behavior_priors.envs.groups`:
+  the native MuJoCo suite steps them in one call; other environments are stacked), group s
+  running exactly as seed s's environment of B copies would;
+* **one replay** of ``S * B`` streams (:class:`~behavior_priors.replay.SequenceReplay` with seed
+  groups), sampled for every seed by one call, each group by its own sampler;
+* **one actor call** and **one learner update**, vmapped over the seeds' stacked parameters;
+* **one episode tracker**; finished episodes are filed to their seed by the copy that ran them.
+
+Nothing in the hot loop is per seed in Python except drawing each seed's replay indices (two
+small numpy calls per seed and update). A seed's run is the run ``train`` would make with that
+seed: its environment, replay sampler and actor keys are seeded as there, and only vmapped float
+arithmetic may round differently in the last bits, so trajectories agree closely at first and
+drift apart later, as two machines' would.
+
 :func:`train_seeds` writes one ordinary run directory per seed (``run.json``, ``metrics.jsonl``,
-checkpoints, ``final_eval.json``): ``load``, ``eval``, ``video``, ``plot``, the experiment
-reports and ``train --resume`` work on them as on any run.
+checkpoints in the single-seed format, ``final_eval.json``): ``load``, ``eval``, ``video``,
+``plot``, the experiment reports and ``train --resume`` read them as any run, and a seed's
+checkpoint resumes on its own or batched again. A seed whose update diverges (NaN or inf) is
+reported by seed and stops writing; the others go on.
+
+Measured in ``benchmarks/many_seeds.py`` (``docs/benchmarks.md``, "Many seeds").
 """
 
 from __future__ import annotations
 
 import contextlib
+import sys
 import time
+from collections import deque
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -31,137 +44,237 @@ import numpy as np
 
 from behavior_priors.agents import svg0
 from behavior_priors.agents.arrays import ArrayLayout
+from behavior_priors.envs.base import TimeStep
+from behavior_priors.envs.groups import group_state_supported, make_seed_groups
+from behavior_priors.envs.registry import make
+from behavior_priors.replay import SequenceReplay
 from behavior_priors.training.acting import make_vmapped_actor
+from behavior_priors.training.actions import ActionLayout
+from behavior_priors.training.checkpoint import CheckpointError
 from behavior_priors.training.config import TrainConfig
-from behavior_priors.training.loop import RunResult, Trainer, learning_due
-from behavior_priors.training.run import env_specs, restore_trainer
+from behavior_priors.training.episodes import EpisodeTracker
+from behavior_priors.training.evaluation import run_episodes
+from behavior_priors.training.loop import (
+    RunResult,
+    learner_state_from_arrays,
+    learner_state_from_specs,
+    learning_due,
+)
+from behavior_priors.training.run import env_specs
 from behavior_priors.training.session import (
     RUN_FILE,
     Cadence,
     Interrupted,
     RunSession,
     StopFlag,
+    log_line,
 )
 
 
-def _stack(trees: Sequence[Any]) -> Any:
-    return jax.tree.map(lambda *xs: jnp.stack(xs), *trees)
+@dataclass
+class SeedRun:
+    """What belongs to one seed of a batch: its log, its recent episodes, its last
+    evaluation, and why it stopped if it diverged. Counters are the batch's
+    (:class:`MultiSeedTrainer`), shared by every seed."""
 
-
-def _np_stack(trees: Sequence[Any]) -> Any:
-    # Host arrays (observations, replay batches) stack in numpy: one transfer per leaf later,
-    # instead of a device dispatch per seed and leaf.
-    return jax.tree.map(lambda *xs: np.stack(xs), *trees)
-
-
-def _index(tree: Any, i: int) -> Any:
-    return jax.tree.map(lambda x: x[i], tree)
+    seed: int
+    history: list[dict[str, float]] = field(default_factory=list)
+    last_eval: dict[str, float] = field(default_factory=dict)
+    recent_window: deque = field(default_factory=lambda: deque(maxlen=100))
+    diverged: str | None = None
 
 
 class MultiSeedTrainer:
-    """S :class:`Trainer` s of one config (seeds ``seeds``) advanced together.
+    """S seeds of one config (``seeds``) trained in lockstep; see the module docstring.
 
-    The learner states live stacked in :attr:`stacked`: the arrays of one seed's state in
-    :class:`~behavior_priors.agents.arrays.ArrayLayout` order (the policy's first), each with a
-    leading ``[S]`` axis, which the vmapped update and actor take and return as they are, as
-    :class:`~behavior_priors.agents.svg0.InPlaceLearner` does for one seed. :meth:`sync` copies
-    each seed's slice (and actor memory and counters) back into its trainer, which is what
-    evaluation, logging and checkpoints read.
+    State, all batched over seeds: :attr:`stacked` (the learner states' arrays in
+    :class:`~behavior_priors.agents.arrays.ArrayLayout` order, the policy's first, each with a
+    leading ``[S]`` axis), :attr:`actor_state` and :attr:`act_keys` (``[S, ...]``), the
+    environment :attr:`env` and :attr:`replay` (``S * B`` copies in seed groups), :attr:`ts`
+    (``[S * B, ...]``). Per seed: :attr:`runs`. Counters (per seed, equal for all):
+    :attr:`env_steps`, :attr:`updates`.
     """
 
     def __init__(self, config: TrainConfig, seeds: Sequence[int]):
         seeds = [int(s) for s in seeds]
         if not seeds or len(set(seeds)) != len(seeds):
             raise ValueError(f"seeds must be distinct and non-empty, got {seeds}")
-        self.config = config
+        c = self.config = config
         self.seeds = seeds
-        self.trainers = [Trainer(config.replace(seed=s)) for s in seeds]
-        self._layout: ArrayLayout | None = None
-        self.load_from_trainers()
+        S, B = len(seeds), c.num_envs
+        self.env = make_seed_groups(c.env, seeds, B, **c.env_kwargs)
+        # One evaluation environment serves every seed in turn, seeded as each seed's own.
+        self.eval_env = make(c.env, num_envs=min(c.eval_episodes, 8), **c.env_kwargs)
+        obs_spec = self.env.observation_spec()
+        self.obs_shapes = {k: tuple(v.shape) for k, v in obs_spec.items()}
+        self.action_spec = self.env.action_spec()
+        self.actions = ActionLayout.from_spec(self.action_spec)
 
-    # -- stacking ----------------------------------------------------------------------------
-    def load_from_trainers(self) -> None:
-        """Stack the trainers' learner states and actor memories (after init or a restore)."""
-        t = self.trainers
-        counters = {(x.env_steps, x.updates, x.update_debt) for x in t}
-        if len(counters) != 1:
-            raise ValueError(
-                "seeds trained together must be at the same point (env steps, updates); got "
-                + ", ".join(f"seed {s}: {x.env_steps}" for s, x in zip(self.seeds, t, strict=True))
-            )
-        splits = [ArrayLayout.split(x.state) for x in t]
+        states, keys = [], []
+        for s in seeds:  # each seed's keys as Trainer splits them
+            k_init, k_act = jax.random.split(jax.random.PRNGKey(s))
+            states.append(learner_state_from_specs(c.agent, self.obs_shapes, self.actions, k_init))
+            keys.append(k_act)
+        self._layout: ArrayLayout | None = None
+        self.set_states(states)
+        self.act_keys = jnp.stack(keys)
+        self.replay = SequenceReplay(
+            capacity_steps=c.replay_capacity * S,
+            num_envs=S * B,
+            sequence_length=c.sequence_length,
+            observation_spec=obs_spec,
+            action_shape=self.actions.replay_shape,
+            action_dtype=self.actions.replay_dtype,
+            latent_dim=c.agent.latent_size,
+            seed=seeds,
+        )
+        self.actor_state = _fresh_actor_state(c.agent, S, B)
+        self.ts = self.env.reset_groups(seeds)
+        self.tracker = EpisodeTracker(S * B)
+        self.tracker.observe(self.ts)
+        self.runs = [SeedRun(s) for s in seeds]
+        self.env_steps = 0  # per seed
+        self.updates = 0  # per seed
+        self.update_debt = 0.0
+        self.wall_time = 0.0
+        self.pending_metrics: Any = None  # stacked metrics of the latest update, not logged yet
+
+    @property
+    def num_seeds(self) -> int:
+        return len(self.seeds)
+
+    # -- the learner states, per seed --------------------------------------------------------
+    def states(self) -> list[svg0.TrainState]:
+        """Each seed's learner state (new arrays, sliced from the stacked ones)."""
+        return [self.state(i) for i in range(self.num_seeds)]
+
+    def state(self, i: int) -> svg0.TrainState:
+        """Seed ``i``'s learner state (index in :attr:`seeds`)."""
+        return self._layout.merge([a[i] for a in self.stacked])
+
+    def set_states(self, states: Sequence[svg0.TrainState]) -> None:
+        """Stack one learner state per seed (after init, a transfer or a restore)."""
+        splits = [ArrayLayout.split(x) for x in states]
         layout = splits[0][1]
         if any(other != layout for _, other in splits[1:]):
             raise ValueError("seeds trained together must have learner states of one layout")
-        if layout != self._layout:  # first load, or a restored state of another structure
-            self._num_policy, policy_layout = svg0.policy_prefix(t[0].state)
+        if layout != self._layout:  # first load, or a state of another structure
+            self._num_policy, policy_layout = svg0.policy_prefix(states[0])
             self._act = make_vmapped_actor(self.config.agent, policy_layout)
             self._update = _vmapped_update(self.config.agent, layout)
             self._layout = layout
         self.stacked = [jnp.stack(xs) for xs in zip(*(a for a, _ in splits), strict=True)]
-        self.actor_state = _stack([x.actor_state for x in t])
-        pending = [x.pending_metrics for x in t]
-        self.pending_metrics = None if pending[0] is None else _np_stack(pending)
 
-    def sync(self) -> None:
-        """Write each seed's learner state, actor memory and latest metrics back into its
-        trainer."""
-        metrics = None
-        if self.pending_metrics is not None:
-            metrics = jax.device_get(self.pending_metrics)
-            self.pending_metrics = None
-        for i, t in enumerate(self.trainers):
-            t.state = self._layout.merge([a[i] for a in self.stacked])
-            t.actor_state = _index(self.actor_state, i)
-            if metrics is not None:
-                t.pending_metrics = _index(metrics, i)
-
-    @property
-    def env_steps(self) -> int:
-        return self.trainers[0].env_steps
+    def live(self) -> list[int]:
+        """Indices of the seeds that have not diverged."""
+        return [i for i, r in enumerate(self.runs) if r.diverged is None]
 
     # -- one lockstep iteration --------------------------------------------------------------
     def step(self) -> None:
         """One iteration for every seed, in :meth:`Trainer.step`'s order: dispatch the actor,
-        dispatch the owed updates, then wait for the actions and step the environments."""
-        # Each seed's key is split inside the vmapped actor, as Trainer's actor does: one
-        # dispatch for all seeds instead of a split per seed and a stack.
-        keys = np.stack([np.asarray(t.act_key) for t in self.trainers])
-        policy = self.stacked[: self._num_policy]
-        obs = _np_stack([t.ts.observation for t in self.trainers])
-        first = np.stack([t.ts.first() for t in self.trainers])
-        action, extras, self.actor_state, keys = self._act(
-            policy, obs, first, self.actor_state, keys
+        dispatch the owed updates, then wait for the actions and step the environment."""
+        S, B = self.num_seeds, self.config.num_envs
+        obs = {k: v.reshape(S, B, *v.shape[1:]) for k, v in self.ts.observation.items()}
+        action, extras, self.actor_state, self.act_keys = self._act(
+            self.stacked[: self._num_policy],
+            obs,
+            self.ts.first().reshape(S, B),
+            self.actor_state,
+            self.act_keys,
         )
         self.learn()
-        action, extras, keys = (
-            np.asarray(action),
-            jax.tree.map(np.asarray, extras),
-            np.asarray(keys),
-        )
-        for i, t in enumerate(self.trainers):
-            t.act_key = keys[i]
-            ended = t.take_action(action[i], _index(extras, i))
-            t.recent_window.extend(zip(ended.returns, ended.successes, strict=True))
+        action = np.asarray(action)  # [S, B, ...]
+        if not self.actions.discrete:
+            bad = ~np.isfinite(action.reshape(S, -1)).all(axis=1)
+            if bad.any():
+                for i in np.flatnonzero(bad):
+                    self._diverge(int(i), "the policy's actions are NaN or inf")
+                action = np.where(bad.reshape(S, *[1] * (action.ndim - 1)), 0.0, action)
+                action = action.astype(self.actions.replay_dtype)
+
+        def flat(x: Any) -> np.ndarray:
+            x = np.asarray(x)
+            return x.reshape(S * B, *x.shape[2:])
+
+        action, extras = flat(action), jax.tree.map(flat, extras)
+        self.replay.add(self.ts, action, extras)
+        self.ts = self.env.step(self.actions.to_env(action))
+        self.env_steps += B
+        ended = self.tracker.observe(self.ts)
+        for copy, r, ok in zip(ended.copies, ended.returns, ended.successes, strict=True):
+            self.runs[copy // B].recent_window.append((r, ok))
 
     def learn(self) -> None:
-        c, lead = self.config, self.trainers[0]
-        if not learning_due(c, lead.env_steps) or any(
-            t.replay.num_sampleable() == 0 for t in self.trainers
-        ):
+        """Dispatch the updates owed for the batched step about to be taken: each is one
+        vmapped update of every seed on one sampling of every seed's windows."""
+        c = self.config
+        if not learning_due(c, self.env_steps) or self.replay.num_sampleable() == 0:
             return
-        debt = lead.update_debt + c.num_envs * c.updates_per_env_step
+        self.update_debt += c.num_envs * c.updates_per_env_step
         metrics = None
-        while debt >= 1.0:
-            batch = _np_stack([t.replay.sample(c.batch_size) for t in self.trainers])
+        while self.update_debt >= 1.0:
+            batch = self.replay.sample_groups(c.batch_size)
             self.stacked, metrics = self._update(self.stacked, batch)
-            debt -= 1.0
-            for t in self.trainers:
-                t.updates += 1
-        for t in self.trainers:
-            t.update_debt = debt
+            self.updates += 1
+            self.update_debt -= 1.0
         if metrics is not None:
             self.pending_metrics = metrics  # stacked; split per seed at the next log
+
+    def _diverge(self, i: int, what: str) -> None:
+        run = self.runs[i]
+        if run.diverged is not None:
+            return
+        run.diverged = (
+            f"seed {run.seed} diverged at env step {self.env_steps} (learner step "
+            f"{self.updates}): {what}. Lower the learning rates, raise min_scale or "
+            "max_grad_norm clipping, and resume from its last checkpoint."
+        )
+        print(run.diverged + " The other seeds go on.", file=sys.stderr)
+
+    # -- logging and evaluation --------------------------------------------------------------
+    def evaluate(self, i: int) -> dict[str, float]:
+        """Seed ``i``'s deterministic evaluation, as its single-seed run makes it."""
+        c = self.config
+        stats = run_episodes(
+            self.state(i).networks.policy,
+            self.eval_env,
+            c.agent,
+            c.eval_episodes,
+            seed=self.seeds[i] + 10_007 + self.env_steps,
+        )
+        return {f"eval/{k}": v for k, v in stats.summary().items()}
+
+    def log_lines(
+        self, elapsed: float, steps_before: int, updates_before: int
+    ) -> dict[int, dict[str, float]]:
+        """Each live seed's log line (:func:`~behavior_priors.training.session.log_line` and
+        its learner metrics since the previous line). A seed whose metrics are NaN or inf
+        is marked diverged and gets no line."""
+        metrics = None
+        if self.pending_metrics is not None:
+            metrics = jax.device_get(self.pending_metrics)
+            self.pending_metrics = None
+        lines = {}
+        for i in self.live():
+            run = self.runs[i]
+            line = log_line(
+                self.env_steps,
+                self.updates,
+                run.recent_window,
+                elapsed,
+                steps_before,
+                updates_before,
+                self.wall_time,
+            )
+            if metrics is not None:
+                mine = {k: float(v[i]) for k, v in metrics.items()}
+                bad = sorted(k for k, v in mine.items() if not np.isfinite(v))
+                if bad:
+                    self._diverge(i, f"non-finite {', '.join(bad)}")
+                    continue
+                line.update(mine)
+            lines[i] = line
+        return lines
 
     def run(
         self,
@@ -169,54 +282,185 @@ class MultiSeedTrainer:
         after_log: Callable[[MultiSeedTrainer], None] | None = None,
         should_stop: Callable[[], bool] | None = None,
     ) -> list[dict[str, float]]:
-        """Train every seed to ``config.total_env_steps``; returns each seed's last evaluation.
+        """Train every seed to ``config.total_env_steps``; returns each seed's last evaluation
+        (empty for a seed that diverged).
 
-        ``on_log(i, line)`` gets seed i's log lines (the same lines :meth:`Trainer.run` makes);
-        ``after_log(self)`` runs after each round of them (checkpoints go there);
-        ``should_stop()`` ends the run early, as in :meth:`Trainer.run`.
+        ``on_log(i, line)`` gets seed i's log lines (the lines a single-seed run makes; the
+        wall time and speed are the whole batch's); ``after_log(self)`` runs after each round
+        of them (checkpoints go there); ``should_stop()`` is polled every step and ends the
+        run early, without the final evaluation.
         """
         c = self.config
-        ts = self.trainers
         logs = Cadence.after(self.env_steps, c.log_every)
         evals = Cadence.after(self.env_steps, c.eval_every)
-        t_last, steps_last, updates_last = time.perf_counter(), self.env_steps, ts[0].updates
+        t_last, steps_last, updates_last = time.perf_counter(), self.env_steps, self.updates
         t_wall = t_last
-        while self.env_steps < c.total_env_steps:
+        while self.env_steps < c.total_env_steps and self.live():
             if should_stop is not None and should_stop():
-                self.sync()
-                return [t.last_eval for t in ts]
+                return [r.last_eval for r in self.runs]
             self.step()
             if logs.due(self.env_steps) or self.env_steps >= c.total_env_steps:
-                self.sync()
                 now = time.perf_counter()
+                self.wall_time, t_wall = self.wall_time + now - t_wall, now
                 evaluate = evals.due(self.env_steps)
-                for i, t in enumerate(ts):
-                    # Wall time and speed are the whole process's, shared by its seeds.
-                    t.wall_time += now - t_wall
-                    line = t.log_line(now - t_last, steps_last, updates_last)
+                for i, line in self.log_lines(now - t_last, steps_last, updates_last).items():
+                    run = self.runs[i]
                     if evaluate:
-                        t.last_eval = t.evaluate()
-                        line.update(t.last_eval)
-                    t.history.append(line)
+                        run.last_eval = self.evaluate(i)
+                        line.update(run.last_eval)
+                    run.history.append(line)
                     if on_log is not None:
                         on_log(i, line)
-                t_wall = now
                 if after_log is not None:
                     after_log(self)
+                # Evaluations and checkpoints are not training speed: restart the clock after.
                 t_last, steps_last, updates_last = (
                     time.perf_counter(),
                     self.env_steps,
-                    ts[0].updates,
+                    self.updates,
                 )
-        self.sync()
-        for i, t in enumerate(ts):
-            if not t.history or "eval/episode_return" not in t.history[-1]:
-                t.last_eval = t.evaluate()
-                line = {"env_steps": t.env_steps, **t.last_eval}
-                t.history.append(line)
+        for i in self.live():
+            run = self.runs[i]
+            if not run.history or "eval/episode_return" not in run.history[-1]:
+                run.last_eval = self.evaluate(i)
+                line = {"env_steps": self.env_steps, **run.last_eval}
+                run.history.append(line)
                 if on_log is not None:
                     on_log(i, line)
-        return [t.last_eval for t in ts]
+        return [r.last_eval if r.diverged is None else {} for r in self.runs]
+
+    # -- checkpoints: one per seed, in the single-seed format ------------------------------
+    def seed_state_dict(self, i: int) -> dict[str, Any]:
+        """Seed ``i``'s part of the batch as :meth:`Trainer.state_dict` of its single-seed run
+        would save it: ``train --resume`` continues it alone, :meth:`load_state_dicts`
+        batched."""
+        B = self.config.num_envs
+        part = slice(i * B, (i + 1) * B)
+        ts, run = self.ts, self.runs[i]
+        out = {
+            "learner": [np.asarray(a[i]) for a in self.stacked],
+            "replay": self.replay.state_dict(group=i),
+            "actor": {
+                "key": np.asarray(self.act_keys[i]),
+                "latent": np.asarray(self.actor_state.latent[i]),
+                "steps_held": np.asarray(self.actor_state.steps_held[i]),
+            },
+            "timestep": {
+                "step_type": ts.step_type[part],
+                "observation": {k: v[part] for k, v in ts.observation.items()},
+                "reward": ts.reward[part],
+                "discount": ts.discount[part],
+                "task_id": ts.task_id[part],
+                "info": {k: np.asarray(v)[part] for k, v in ts.info.items()},
+            },
+            "episodes": {
+                "returns": self.tracker.returns[part],
+                "lengths": self.tracker.lengths[part],
+                "success": self.tracker.success[part],
+                "recent": np.array(list(run.recent_window), np.float64).reshape(-1, 2),
+            },
+            "counters": {
+                "env_steps": np.int64(self.env_steps),
+                "updates": np.int64(self.updates),
+                "update_debt": np.float64(self.update_debt),
+                "wall_time": np.float64(self.wall_time),
+            },
+            "pending_metrics": {
+                k: np.asarray(v[i]) for k, v in (self.pending_metrics or {}).items()
+            },
+        }
+        if group_state_supported(self.env):
+            out["env"] = self.env.get_group_state(i)
+        return out
+
+    def load_state_dicts(self, states: Sequence[dict[str, Any]]) -> None:
+        """Inverse of :meth:`seed_state_dict` for every seed (checkpoints of a batched run, or
+        of single-seed runs of these seeds at the same point). ``ValueError`` names what does
+        not match."""
+        if len(states) != self.num_seeds:
+            raise ValueError(f"{self.num_seeds} seeds but {len(states)} states")
+        counters = [
+            (int(s["counters"]["env_steps"]), int(s["counters"]["updates"])) for s in states
+        ]
+        if len(set(counters)) != 1:
+            raise ValueError(
+                "seeds trained together must be at the same point (env steps, updates); got "
+                + ", ".join(f"seed {s}: {c}" for s, c in zip(self.seeds, counters, strict=True))
+            )
+        templates = self.states()
+        self.set_states(
+            [
+                learner_state_from_arrays(t, s["learner"])
+                for t, s in zip(templates, states, strict=True)
+            ]
+        )
+        for i, s in enumerate(states):
+            self.replay.load_state_dict(s["replay"], group=i)
+        self.act_keys = jnp.stack(
+            [jnp.asarray(s["actor"]["key"], self.act_keys.dtype) for s in states]
+        )
+        self.actor_state = svg0.ActorState(
+            jnp.stack([jnp.asarray(s["actor"]["latent"], jnp.float32) for s in states]),
+            jnp.stack([jnp.asarray(s["actor"]["steps_held"], jnp.int32) for s in states]),
+        )
+        self.ts = _concat_timesteps([s["timestep"] for s in states])
+        for name, arr in [
+            ("returns", self.tracker.returns),
+            ("lengths", self.tracker.lengths),
+            ("success", self.tracker.success),
+        ]:
+            arr[:] = np.concatenate([np.asarray(s["episodes"][name]) for s in states])
+        for run, s in zip(self.runs, states, strict=True):
+            run.recent_window.clear()
+            run.recent_window.extend(
+                (float(r), bool(ok)) for r, ok in np.asarray(s["episodes"]["recent"]).reshape(-1, 2)
+            )
+        c = states[0]["counters"]
+        self.env_steps, self.updates = int(c["env_steps"]), int(c["updates"])
+        self.update_debt = float(c["update_debt"])
+        self.wall_time = float(c.get("wall_time", 0.0))
+        pending = [s.get("pending_metrics") or {} for s in states]
+        self.pending_metrics = (
+            {k: np.stack([np.asarray(p[k]) for p in pending]) for k in pending[0]}
+            if pending[0] and all(set(p) == set(pending[0]) for p in pending)
+            else None
+        )
+        if group_state_supported(self.env) and all("env" in s for s in states):
+            for i, s in enumerate(states):
+                self.env.set_group_state(i, s["env"])
+        else:
+            # This environment cannot restore mid-episode: as Trainer does, start fresh
+            # episodes and end the replay's streams so that no window bridges the two.
+            self.replay.cut_episodes()
+            self.ts = self.env.reset_groups([s + self.env_steps for s in self.seeds])
+            self.actor_state = _fresh_actor_state(
+                self.config.agent, self.num_seeds, self.config.num_envs
+            )
+            self.tracker = EpisodeTracker(self.num_seeds * self.config.num_envs)
+            self.tracker.observe(self.ts)
+
+
+def _fresh_actor_state(agent: svg0.SVG0Config, seeds: int, copies: int) -> svg0.ActorState:
+    one = svg0.initial_actor_state(agent, copies)
+    return jax.tree.map(lambda x: jnp.broadcast_to(x, (seeds, *x.shape)), one)
+
+
+def _concat_timesteps(parts: Sequence[dict[str, Any]]) -> TimeStep:
+    def cat(name: str, dtype: Any) -> np.ndarray:
+        return np.concatenate([np.asarray(p[name], dtype) for p in parts])
+
+    info = [p.get("info") or {} for p in parts]
+    return TimeStep(
+        cat("step_type", np.int8),
+        {
+            k: np.concatenate([np.asarray(p["observation"][k], np.float32) for p in parts])
+            for k in parts[0]["observation"]
+        },
+        cat("reward", np.float32),
+        cat("discount", np.float32),
+        cat("task_id", np.int32),
+        {k: np.concatenate([np.asarray(i[k]) for i in info]) for k in info[0]},
+    )
 
 
 def _vmapped_update(agent: svg0.SVG0Config, layout: ArrayLayout):
@@ -246,7 +490,9 @@ def train_seeds(
     Run directories that hold a run already are continued from their latest checkpoints, which
     must all be at the same env step (a run started by ``train_seeds`` checkpoints every seed at
     the same steps). SIGINT/SIGTERM save every seed's checkpoint and raise
-    :class:`~behavior_priors.training.run.Interrupted`.
+    :class:`~behavior_priors.training.run.Interrupted`. A seed that diverges is reported on
+    stderr and in its result's ``error``, keeps its last checkpoint and is not finished; the
+    other seeds go on.
 
     ``init_states``: one per seed, as ``train``'s ``init_state`` (e.g. each seed transfers from
     its own source run); new runs only.
@@ -275,23 +521,23 @@ def train_seeds(
         multi = MultiSeedTrainer(config, seeds)
         extra_info: list[dict[str, Any]] = [{} for _ in seeds]
         if init_states is not None:  # before anything is written: an error leaves no trace
-            for i, (t, init) in enumerate(zip(multi.trainers, init_states, strict=True)):
-                t.state, extra_info[i] = init(t.state)
+            states = multi.states()
+            for i, init in enumerate(init_states):
+                states[i], extra_info[i] = init(states[i])
+            multi.set_states(states)
         if resume:
-            for session, t in zip(sessions, multi.trainers, strict=True):
-                restore_trainer(session, t)
-        multi.load_from_trainers()
-        for session, t, extra in zip(sessions, multi.trainers, extra_info, strict=True):
+            _restore(sessions, multi)
+        for session, run, extra in zip(sessions, multi.runs, extra_info, strict=True):
             session.start(
-                t.env_steps, env_specs=env_specs(t), trained_with_seeds=list(seeds), **extra
+                multi.env_steps, env_specs=env_specs(multi), trained_with_seeds=list(seeds), **extra
             )
-            t.history = list(session.history)
-            t.last_eval = session.last_eval()
+            run.history = list(session.history)
+            run.last_eval = session.last_eval()
         checkpoints = Cadence.after(multi.env_steps, config.checkpoint_every)
 
         def save(m: MultiSeedTrainer) -> None:
-            for session, t in zip(sessions, m.trainers, strict=True):
-                session.save(t.env_steps, t.state_dict())
+            for i in m.live():
+                sessions[i].save(m.env_steps, m.seed_state_dict(i))
 
         def after_log(m: MultiSeedTrainer) -> None:
             if checkpoints.due(m.env_steps):
@@ -303,9 +549,7 @@ def train_seeds(
                 on_log(i, line)
 
         try:
-            finished = [
-                s.finished_eval(t.env_steps) for s, t in zip(sessions, multi.trainers, strict=True)
-            ]
+            finished = [s.finished_eval(multi.env_steps) for s in sessions]
             if all(f is not None for f in finished):
                 finals = finished
             else:
@@ -315,12 +559,39 @@ def train_seeds(
                         save(multi)
                         raise Interrupted(run_dirs[0], multi.env_steps, stop.signum)
                 save(multi)
-                for session, t, final in zip(sessions, multi.trainers, finals, strict=True):
-                    session.finish(t.env_steps, final)
+                for i in multi.live():
+                    sessions[i].finish(multi.env_steps, finals[i])
         finally:
             for session in sessions:
                 session.close()
         return [
-            RunResult(d, t.env_steps, t.updates, final, t.state, t.history)
-            for d, t, final in zip(run_dirs, multi.trainers, finals, strict=True)
+            RunResult(
+                d,
+                multi.env_steps,
+                multi.updates,
+                final,
+                multi.state(i),
+                run.history,
+                error=run.diverged,
+            )
+            for i, (d, run, final) in enumerate(zip(run_dirs, multi.runs, finals, strict=True))
         ]
+
+
+def _restore(sessions: Sequence[RunSession], multi: MultiSeedTrainer) -> None:
+    """Load every seed's checkpoint (nothing when no seed reached its first checkpoint: they
+    start again)."""
+    restored = [session.restore() for session in sessions]
+    if all(r is None for r in restored):
+        return
+    missing = [str(s.run_dir) for s, r in zip(sessions, restored, strict=True) if r is None]
+    if missing:
+        raise CheckpointError(
+            f"{', '.join(missing)} stopped before its first checkpoint while the other seeds "
+            "have one: resume the seeds one by one (train --resume)"
+        )
+    try:
+        multi.load_state_dicts([state for state, _ in restored])
+    except (ValueError, KeyError) as e:
+        steps = ", ".join(str(meta["step"]) for _, meta in restored)
+        raise CheckpointError(f"checkpoints at steps {steps} do not fit these runs: {e}") from e

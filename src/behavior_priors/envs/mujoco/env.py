@@ -330,7 +330,9 @@ class MujocoTaskEnv:
         self._succeeded = np.zeros(b, bool)
         self._needs_reset = np.zeros(b, bool)
         self._unstable_resets = np.zeros(b, np.int64)
-        self._rng = np.random.default_rng(seed)
+        # One generator per seed group (reset_groups): copy i draws from group i // group_size.
+        self._rngs = [np.random.default_rng(seed)]
+        self._group_size = num_envs
         self._renderers: dict = {}
         self._started = False
         if seed is not None:
@@ -347,7 +349,7 @@ class MujocoTaskEnv:
     def reset(self, seed: int | None = None) -> TimeStep:
         """Start a new episode in every copy; ``seed`` re-seeds the environment's generator."""
         if seed is not None:
-            self._rng = np.random.default_rng(seed)
+            self._rngs, self._group_size = [np.random.default_rng(seed)], self.num_envs
         self._unstable_resets[:] = 0
         for i in range(self.num_envs):
             self._reset_copy(i)
@@ -366,6 +368,20 @@ class MujocoTaskEnv:
                 "unstable_resets": self._unstable_resets.copy(),
             },
         )
+
+    def reset_groups(self, seeds: Sequence[int]) -> TimeStep:
+        """Start every copy, the copies split into ``len(seeds)`` equal groups of consecutive
+        copies, group g drawing from a generator seeded with ``seeds[g]``: group g's copies
+        then run exactly as the copies of an environment of ``num_envs // len(seeds)`` copies
+        reset with ``seeds[g]`` (seed-batched training, :mod:`behavior_priors.envs.groups`)."""
+        seeds = [int(s) for s in seeds]
+        if not seeds or self.num_envs % len(seeds):
+            raise ValueError(
+                f"{self.num_envs} copies do not split into {len(seeds)} equal seed groups"
+            )
+        self._rngs = [np.random.default_rng(s) for s in seeds]
+        self._group_size = self.num_envs // len(seeds)
+        return self.reset()
 
     def step(self, actions: np.ndarray) -> TimeStep:
         """Advance every copy by one control step; see :mod:`behavior_priors.envs.base`."""
@@ -452,23 +468,37 @@ class MujocoTaskEnv:
         state (``mj_getState`` with ``mjSTATE_INTEGRATION``: physics, controls, mocap targets and
         the solver warm start), episode
         bookkeeping and the generator state. :meth:`set_state` on an environment built from
-        the same config continues bit-identically."""
-        full = mujoco.mjtState.mjSTATE_INTEGRATION
-        size = mujoco.mj_stateSize(self.model, full)
-        physics = np.zeros((self.num_envs, size))
-        for i, d in enumerate(self._datas):
-            mujoco.mj_getState(self.model, d, physics[i], full)
-        state = {k: np.array(getattr(self, k)) for k in self._STATE_ARRAYS}
-        state["physics"] = physics
-        state["started"] = np.array(self._started)
-        state["rng"] = generator_state_to_array(self._rng)
-        return state
+        the same config continues bit-identically. (Seed groups: :meth:`get_group_state`.)"""
+        self._one_group("get_state")
+        return self.get_group_state(0)
 
     def set_state(self, state: dict[str, np.ndarray]) -> None:
         """Inverse of :meth:`get_state`; a clear error if it came from another model."""
+        self._one_group("set_state")
+        self.set_group_state(0, state)
+
+    def get_group_state(self, group: int) -> dict[str, np.ndarray]:
+        """:meth:`get_state` of seed group ``group`` alone (:meth:`reset_groups`): what
+        :meth:`get_state` of an environment of the group's copies would return."""
+        copies = self._group_copies(group)
+        full = mujoco.mjtState.mjSTATE_INTEGRATION
+        size = mujoco.mj_stateSize(self.model, full)
+        physics = np.zeros((len(copies), size))
+        for j, i in enumerate(copies):
+            mujoco.mj_getState(self.model, self._datas[i], physics[j], full)
+        state = {k: np.array(getattr(self, k)[_as_slice(copies)]) for k in self._STATE_ARRAYS}
+        state["physics"] = physics
+        state["started"] = np.array(self._started)
+        state["rng"] = generator_state_to_array(self._rngs[group])
+        return state
+
+    def set_group_state(self, group: int, state: dict[str, np.ndarray]) -> None:
+        """Inverse of :meth:`get_group_state` (also takes a :meth:`get_state` of an environment
+        with the group's number of copies)."""
+        copies = self._group_copies(group)
         full = mujoco.mjtState.mjSTATE_INTEGRATION
         physics = np.asarray(state["physics"])
-        expected = (self.num_envs, mujoco.mj_stateSize(self.model, full))
+        expected = (len(copies), mujoco.mj_stateSize(self.model, full))
         if physics.shape != expected:
             raise ValueError(
                 f"environment state has physics of shape {physics.shape}, this environment "
@@ -477,17 +507,32 @@ class MujocoTaskEnv:
         for k in self._STATE_ARRAYS:
             current = getattr(self, k)
             value = np.asarray(state[k], current.dtype)
-            if value.shape != current.shape:
+            part = _as_slice(copies)
+            if value.shape != current[part].shape:
                 raise ValueError(
-                    f"environment state '{k}' has shape {value.shape}, expected {current.shape}"
+                    f"environment state '{k}' has shape {value.shape}, expected "
+                    f"{current[part].shape}"
                 )
-            current[...] = value
-        for i, d in enumerate(self._datas):
-            mujoco.mj_setState(self.model, d, physics[i], full)
+            current[part] = value
+        for j, i in enumerate(copies):
+            mujoco.mj_setState(self.model, self._datas[i], physics[j], full)
             # Recompute derived quantities (sensors, contacts) exactly as after a step.
-            mujoco.mj_forward(self.model, d)
+            mujoco.mj_forward(self.model, self._datas[i])
         self._started = bool(state["started"])
-        generator_state_from_array(self._rng, state["rng"])
+        generator_state_from_array(self._rngs[group], state["rng"])
+
+    def _group_copies(self, group: int) -> range:
+        n = self._group_size
+        if not 0 <= group < len(self._rngs):
+            raise IndexError(f"seed group {group} out of range for {len(self._rngs)} groups")
+        return range(group * n, (group + 1) * n)
+
+    def _one_group(self, what: str) -> None:
+        if len(self._rngs) != 1:
+            raise ValueError(
+                f"{what}: this environment runs {len(self._rngs)} seed groups; use "
+                f"{what.replace('_state', '_group_state')}(group)"
+            )
 
     def close(self) -> None:
         """Free the renderers' GL contexts (call it before exit when you rendered: with EGL,
@@ -560,7 +605,8 @@ class MujocoTaskEnv:
 
     def _reset_copy(self, i: int) -> None:
         """Sample a new episode for copy ``i``: task, layout, initial pose; fill its sensors."""
-        rng, model, d, layout = self._rng, self.model, self._datas[i], self.layout
+        rng = self._rngs[i // self._group_size]
+        model, d, layout = self.model, self._datas[i], self.layout
         scale = self.body.scale
         self._task_id[i] = rng.integers(len(self.tasks))
         k, m = layout.num_targets, layout.num_boxes
@@ -645,6 +691,10 @@ def _sample_separated(
                 f"(half-width {half[p]:.2f} m for object {p}); lower min_separation"
             )
     return points
+
+
+def _as_slice(r: range) -> slice:
+    return slice(r.start, r.stop)
 
 
 def make_task_env(
