@@ -1,20 +1,23 @@
-"""Many seeds on one machine: which way finishes S seeds of a run soonest?
+"""Many seeds on one machine: S seeds of a preset against one seed, in one run.
 
-Measured in one run, on the same machine:
+Each way trains in its own fresh process (so XLA's flags and the peak memory are its own), the
+preset's full run (evaluations, log lines and checkpoints included) for ``--steps`` env steps
+per seed:
 
-1. **sequential**: one process trains the seeds one after another (``--workers 1``), XLA free
-   to use every core;
-2. **processes**: ``W`` worker processes train seeds at once, one XLA thread each
-   (``behavior-priors reproduce --workers W``);
-3. **vmapped seeds**: one process trains the S seeds in lockstep, one vmapped actor call and one
-   vmapped update for all of them (``behavior-priors reproduce --vmap-seeds``,
-   :mod:`behavior_priors.training.multiseed`), XLA free to use every core;
-4. **vmapped seeds in processes**: ``W`` processes, each training its share of the seeds
-   vmapped, one XLA thread each (``--vmap-seeds --workers W``);
-5. **vmapped learner** (learner only): one jitted ``vmap`` of the SVG(0) update over S seeds'
-   states and batches, against S separate updates: what batching does to the update alone.
+1. **one seed**: ``train`` of seed 0, as ``behavior-priors train --preset P`` runs it;
+2. **batched**: the S seeds in one process, seed-batched (:mod:`behavior_priors.training.multiseed`:
+   one environment of S x copies, one replay sampling, one actor call and one vmapped update
+   per step), the seeds split over one XLA host device per core (``reproduce --workers 1``);
+3. **batched in W processes** (``--ways ... processes``): W processes of S / W batched seeds,
+   one XLA thread each (``reproduce --workers W``, the default W = 2).
 
-    .venv/bin/python benchmarks/many_seeds.py [--seeds 4] [--steps 40000] [--workers 2] [--out F]
+The ratio ``batched / one seed`` is what S seeds cost in units of one seed's wall-clock
+(sequential would be S). ``--profile`` adds the time of each part of a lockstep iteration
+(actor, replay sampling, update, replay writing, environment), timed one after another, for
+one seed and for S.
+
+    .venv/bin/python benchmarks/many_seeds.py [--preset demo] [--seeds 16] [--steps 300000]
+        [--ways one batched processes] [--workers 2] [--profile] [--out F]
 
 Prints a JSON summary; ``docs/benchmarks.md`` ("Many seeds") records the results.
 """
@@ -25,135 +28,214 @@ import argparse
 import json
 import os
 import platform
+import resource
+import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-if __name__ == "__main__":
-    os.environ.setdefault("JAX_PLATFORMS", "cpu")
-
-import equinox as eqx
-import jax
-import jax.numpy as jnp
-
-from behavior_priors.agents.svg0 import init, make_update_fn
-from behavior_priors.agents.svg0.learner import update
-from behavior_priors.experiments import Experiment, ExperimentTask, run_experiment
+WAYS = ("one", "batched", "processes")
 
 
-def _experiment(steps: int, seeds: int, tasks: int = 1) -> Experiment:
-    # Several copies of the task split the seeds into groups that separate processes can take.
-    return Experiment(
-        name="many-seeds-benchmark",
-        description="",
-        claim="",
-        methods=("hier",),
-        tasks=tuple(ExperimentTask(f"gtt{i}", "gtt", "pointmass") for i in range(tasks)),
-        total_env_steps=steps,
-        seeds=seeds,
-        train_overrides={"eval_every": 0, "checkpoint_every": 0, "tensorboard": False},
-    )
+def _child(way: str, preset: str, seeds: int, steps: int, workers: int, out: Path) -> dict:
+    """Run in a fresh process: train ``way`` and return its wall time and peak memory."""
+    if way == "batched":  # the seeds split over one XLA device per core
+        from behavior_priors.training.devices import use_host_devices
 
-
-def time_runs(steps: int, seeds: int, workers: int, vmap: bool = False) -> float:
-    """Seconds to train ``seeds`` seeds of the demo preset for ``steps`` env steps each."""
-    # vmapped in W processes: W groups (task copies) of seeds / W seeds each.
-    groups = workers if vmap and workers > 1 else 1
-    with tempfile.TemporaryDirectory() as tmp:
-        t0 = time.perf_counter()
-        outcomes = run_experiment(
-            _experiment(steps, seeds // groups, groups),
-            Path(tmp),
-            workers=workers,
-            log=lambda _: None,
-            vmap_seeds=vmap,
+        use_host_devices()
+    seed_list = list(range(seeds))
+    if way.startswith("part-"):  # one of W processes, as reproduce's workers run
+        k, w = (int(x) for x in way.split("-")[1:])
+        seed_list = seed_list[k::w]
+        os.environ["XLA_FLAGS"] = (
+            "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
         )
-        seconds = time.perf_counter() - t0
-    bad = [o for o in outcomes.values() if not o.startswith("finished")]
-    if bad:
-        raise RuntimeError(f"runs failed: {bad}")
-    return seconds
+    import jax
 
-
-def time_vmapped_learner(seeds: int, repeats: int = 200) -> dict[str, float]:
-    """Updates/s of S separate updates against one vmapped update of S seeds (demo preset)."""
-    sys.path.insert(0, str(Path(__file__).parent))
+    from behavior_priors.training.multiseed import train_seeds
     from behavior_priors.training.presets import get_preset
-    from learner_throughput import ACTION_SIZE, OBS_SHAPES, synthetic_batch
+    from behavior_priors.training.run import train
 
-    train_config = get_preset("demo")
-    config = train_config.agent
-    B, T = train_config.batch_size, train_config.sequence_length
-    states = [init(config, OBS_SHAPES, ACTION_SIZE, jax.random.PRNGKey(s)) for s in range(seeds)]
-    batches = [synthetic_batch(config, B, T, seed=s) for s in range(seeds)]
-    single = make_update_fn(config)
+    config = get_preset(preset).replace(total_env_steps=steps, tensorboard=False)
+    t0 = time.perf_counter()
+    if way == "one":
+        result = train(config.replace(seed=0), out / "seed0")
+        finals = [result.final_eval]
+    else:
+        results = train_seeds(config, seed_list, [out / f"seed{s}" for s in seed_list])
+        finals = [r.final_eval for r in results]
+        if any(r.error for r in results):
+            raise RuntimeError([r.error for r in results if r.error])
+    seconds = time.perf_counter() - t0
+    return {
+        "seconds": seconds,
+        "peak_rss_gib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20,
+        "devices": len(jax.devices()),
+        "final_success": [round(f.get("eval/success_rate", float("nan")), 3) for f in finals],
+    }
 
-    def run_single():
-        out = None
-        for s in range(seeds):
-            states[s], out = single(states[s], batches[s])
-        return out
 
-    arrays = [eqx.partition(s, eqx.is_array) for s in states]
-    static = arrays[0][1]
-    stacked = jax.tree.map(lambda *xs: jnp.stack(xs), *[a for a, _ in arrays])
-    batch = jax.tree.map(lambda *xs: jnp.stack(xs), *batches)
+def _replay_bytes(preset: str, seeds: int, steps: int) -> dict[str, float]:
+    """The replay's storage for ``seeds`` seeds: what ``steps`` env steps fill, and its full
+    capacity (allocated lazily: only the filled rows take memory)."""
+    from behavior_priors.training.multiseed import MultiSeedTrainer
+    from behavior_priors.training.presets import get_preset
 
-    @jax.jit
-    def vmapped(params, batch):
-        def one(p, b):
-            new, metrics = update(config, eqx.combine(p, static), b)
-            return eqx.filter(new, eqx.is_array), metrics
+    config = get_preset(preset)
+    m = MultiSeedTrainer(config.replace(total_env_steps=steps), [0])
+    per_row = m.replay.nbytes / (m.replay.capacity * m.replay.num_envs)
+    filled = min(steps, config.replay_capacity)
+    return {
+        "replay_gib_filled": seeds * filled * per_row / 2**30,
+        "replay_gib_capacity": seeds * config.replay_capacity * per_row / 2**30,
+    }
 
-        return jax.vmap(one)(params, batch)
 
-    def run_vmapped():
-        nonlocal stacked
-        stacked, out = vmapped(stacked, batch)
-        return out
+def profile(preset: str, seeds: int, iterations: int = 150) -> dict[str, float]:
+    """Milliseconds per lockstep iteration in each part, timed one after another (so they do
+    not overlap as in the loop), after 4000 env steps, and the loop's own time per iteration."""
+    import jax
+    import numpy as np
 
-    rates = {}
-    for name, fn in (("separate", run_single), ("vmapped", run_vmapped)):
-        jax.block_until_ready(fn())  # compile
+    from behavior_priors.training.multiseed import MultiSeedTrainer
+    from behavior_priors.training.presets import get_preset
+
+    c = get_preset(preset).replace(total_env_steps=10**9, eval_every=0, tensorboard=False)
+    m = MultiSeedTrainer(c, list(range(seeds)))
+    while m.env_steps < 4000:
+        m.step()
+    S, B = seeds, c.num_envs
+    parts = dict.fromkeys(("act", "sample", "update", "replay_add", "env"), 0.0)
+
+    def flat(x):
+        x = np.asarray(x)
+        return x.reshape(S * B, *x.shape[2:])
+
+    for _ in range(iterations):
         t0 = time.perf_counter()
-        for _ in range(repeats):
-            out = fn()
-        jax.block_until_ready(out)
-        rates[name] = seeds * repeats / (time.perf_counter() - t0)  # seed-updates per second
-    return rates
+        obs = {k: v.reshape(S, B, *v.shape[1:]) for k, v in m.ts.observation.items()}
+        action, extras, m.actor_state, m.act_keys = m._act(
+            m.stacked[: m._num_policy], obs, m.ts.first().reshape(S, B), m.actor_state, m.act_keys
+        )
+        action, extras = flat(action), jax.tree.map(flat, extras)
+        t1 = time.perf_counter()
+        batch = m._place(m.replay.sample_groups(c.batch_size))
+        t2 = time.perf_counter()
+        m.stacked, _ = m._update(m.stacked, batch)
+        jax.block_until_ready(m.stacked)
+        t3 = time.perf_counter()
+        m.replay.add(m.ts, action, extras)
+        t4 = time.perf_counter()
+        m.ts = m.env.step(m.actions.to_env(action))
+        m.tracker.observe(m.ts)
+        t5 = time.perf_counter()
+        for k, a, b in zip(parts, (t0, t1, t2, t3, t4), (t1, t2, t3, t4, t5), strict=True):
+            parts[k] += b - a
+    out = {k: round(v / iterations * 1e3, 2) for k, v in parts.items()}
+    out["sum"] = round(sum(out.values()), 2)
+    t0 = time.perf_counter()
+    for _ in range(iterations):
+        m.step()
+    jax.block_until_ready(m.stacked)
+    out["loop"] = round((time.perf_counter() - t0) / iterations * 1e3, 2)
+    return out
+
+
+def _profile_child(preset: str, seeds: int) -> dict:
+    if seeds > 1:
+        from behavior_priors.training.devices import use_host_devices
+
+        use_host_devices()
+    return profile(preset, seeds)
+
+
+def _spawn(args: list[str]) -> dict:
+    done = subprocess.run(
+        [sys.executable, __file__, *args], capture_output=True, text=True, check=False
+    )
+    if done.returncode:
+        raise RuntimeError(f"{args}: exit {done.returncode}\n{done.stderr[-3000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def _spawn_all(arg_lists: list[list[str]]) -> list[dict]:
+    procs = [
+        subprocess.Popen(
+            [sys.executable, __file__, *a],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for a in arg_lists
+    ]
+    out = []
+    for a, proc in zip(arg_lists, procs, strict=True):
+        stdout, stderr = proc.communicate()
+        if proc.returncode:
+            raise RuntimeError(f"{a}: exit {proc.returncode}\n{stderr[-3000:]}")
+        out.append(json.loads(stdout.strip().splitlines()[-1]))
+    return out
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--seeds", type=int, default=4)
-    p.add_argument("--steps", type=int, default=40_000)
+    p.add_argument("--preset", default="demo")
+    p.add_argument("--seeds", type=int, default=16)
+    p.add_argument("--steps", type=int, default=300_000)
+    p.add_argument("--ways", nargs="+", choices=WAYS, default=["one", "batched"])
     p.add_argument("--workers", type=int, default=2)
+    p.add_argument("--profile", action="store_true")
     p.add_argument("--out", type=Path)
+    p.add_argument("--child", help=argparse.SUPPRESS)
     args = p.parse_args()
-    learner = time_vmapped_learner(args.seeds)
-    if args.seeds % args.workers:
+    if args.child:
+        os.environ.setdefault("JAX_PLATFORMS", "cpu")
+        if args.child.startswith("profile-"):
+            result = _profile_child(args.preset, int(args.child.split("-")[1]))
+        else:
+            with tempfile.TemporaryDirectory() as tmp:
+                result = _child(
+                    args.child, args.preset, args.seeds, args.steps, args.workers, Path(tmp)
+                )
+        print(json.dumps(result))
+        return
+    if args.seeds % args.workers and "processes" in args.ways:
         p.error("--seeds must be a multiple of --workers")
-    sequential = time_runs(args.steps, args.seeds, 1)
-    parallel = time_runs(args.steps, args.seeds, args.workers)
-    vmapped = time_runs(args.steps, args.seeds, 1, vmap=True)
-    vmapped_parallel = time_runs(args.steps, args.seeds, args.workers, vmap=True)
-    w = args.workers
-    result = {
+    common = ["--preset", args.preset, "--seeds", str(args.seeds), "--steps", str(args.steps)]
+    result: dict = {
+        "date": time.strftime("%Y-%m-%d"),
         "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores",
+        "preset": args.preset,
         "seeds": args.seeds,
         "env_steps_per_seed": args.steps,
-        "sequential_s": round(sequential, 1),
-        f"processes_{w}_s": round(parallel, 1),
-        "vmapped_s": round(vmapped, 1),
-        f"vmapped_processes_{w}_s": round(vmapped_parallel, 1),
-        "processes_speedup": round(sequential / parallel, 2),
-        "vmapped_speedup": round(sequential / vmapped, 2),
-        "vmapped_processes_speedup": round(sequential / vmapped_parallel, 2),
-        "learner_seed_updates_per_s_separate": round(learner["separate"], 1),
-        "learner_seed_updates_per_s_vmapped": round(learner["vmapped"], 1),
-        "learner_vmap_speedup": round(learner["vmapped"] / learner["separate"], 2),
+        **{k: round(v, 3) for k, v in _replay_bytes(args.preset, args.seeds, args.steps).items()},
     }
+    for way in args.ways:
+        if way == "processes":
+            t0 = time.perf_counter()
+            parts = _spawn_all(
+                [[*common, "--child", f"part-{k}-{args.workers}"] for k in range(args.workers)]
+            )
+            r = {
+                "seconds": time.perf_counter() - t0,
+                "peak_rss_gib_per_process": max(x["peak_rss_gib"] for x in parts),
+                "final_success": [x for part in parts for x in part["final_success"]],
+            }
+        else:
+            r = _spawn([*common, "--child", way])
+        result[way] = {k: round(v, 2) if isinstance(v, float) else v for k, v in r.items()}
+        print(way, json.dumps(result[way]), file=sys.stderr, flush=True)
+    if "one" in result:
+        one = result["one"]["seconds"]
+        for way in ("batched", "processes"):
+            if way in result:
+                result[f"{way}_over_one_seed"] = round(result[way]["seconds"] / one, 2)
+    if args.profile:
+        result["profile_ms_per_iteration"] = {
+            f"{s} seeds": _spawn(["--preset", args.preset, "--child", f"profile-{s}"])
+            for s in (1, args.seeds)
+        }
     print(json.dumps(result, indent=2))
     if args.out:
         args.out.write_text(json.dumps(result, indent=2))

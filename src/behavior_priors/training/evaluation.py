@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import jax
 import numpy as np
@@ -57,9 +57,44 @@ def collect_episodes(
     """Reset ``env`` with ``seed`` and step it with ``choose(timestep) -> actions [B, ...]``
     until each copy has finished ``ceil(num_episodes / B)`` episodes (so short episodes are not
     favoured); returns the stats of exactly ``num_episodes`` of them."""
+    stats = _collect(env, env.reset(seed), -(-num_episodes // env.num_envs), choose, max_steps)
+    return _first(stats, num_episodes)
+
+
+def collect_group_episodes(
+    env: Env,
+    num_episodes: int,
+    seeds: Sequence[int],
+    choose: Callable[[TimeStep], np.ndarray],
+    max_steps: int = 100_000,
+) -> list[EpisodeStats]:
+    """:func:`collect_episodes` for every seed group of ``env`` at once
+    (:mod:`behavior_priors.envs.groups`): group g is reset with ``seeds[g]``, and its stats are
+    exactly those :func:`collect_episodes` gives on an environment of the group's copies with
+    ``seeds[g]`` and the same choices."""
+    n = env.num_envs // len(seeds)
+    stats = _collect(env, env.reset_groups(seeds), -(-num_episodes // n), choose, max_steps)
+    out = []
+    for g in range(len(seeds)):
+        mine = [j for j, c in enumerate(stats.copies) if g * n <= c < (g + 1) * n]
+        part = EpisodeStats(
+            *([getattr(stats, f)[j] for j in mine] for f in EpisodeStats.__dataclass_fields__)
+        )
+        part.copies = [c - g * n for c in part.copies]
+        out.append(_first(part, num_episodes))
+    return out
+
+
+def _collect(
+    env: Env,
+    ts: TimeStep,
+    per_copy: int,
+    choose: Callable[[TimeStep], np.ndarray],
+    max_steps: int,
+) -> EpisodeStats:
+    """Step ``env`` from its reset timestep ``ts`` until every copy has finished ``per_copy``
+    episodes; returns those episodes, in the order they ended (then by copy)."""
     B = env.num_envs
-    per_copy = -(-num_episodes // B)
-    ts = env.reset(seed)
     tracker, stats = EpisodeTracker(B), EpisodeStats()
     counts = np.zeros(B, int)
     tracker.observe(ts)
@@ -67,7 +102,7 @@ def collect_episodes(
         ts = env.step(choose(ts))
         ended = tracker.observe(ts)
         for i, r, n, s, t in zip(
-            np.flatnonzero(ts.last()),
+            ended.copies,
             ended.returns,
             ended.lengths,
             ended.successes,
@@ -82,13 +117,15 @@ def collect_episodes(
                 stats.task_ids.append(t)
                 stats.copies.append(int(i))
         if counts.min() >= per_copy:
-            break
-    else:
-        raise RuntimeError(
-            f"evaluation did not finish {num_episodes} episodes in {max_steps} "
-            "steps; does the environment have a time limit?"
-        )
-    keep = slice(0, num_episodes)
+            return stats
+    raise RuntimeError(
+        f"evaluation did not finish {per_copy} episodes per copy in {max_steps} "
+        "steps; does the environment have a time limit?"
+    )
+
+
+def _first(stats: EpisodeStats, n: int) -> EpisodeStats:
+    keep = slice(0, n)
     return EpisodeStats(
         stats.returns[keep],
         stats.lengths[keep],
