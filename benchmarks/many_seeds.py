@@ -9,7 +9,9 @@ per seed:
    one environment of S x copies, one replay sampling, one actor call and one vmapped update
    per step), the seeds split over one XLA host device per core (``reproduce --workers 1``);
 3. **batched in W processes** (``--ways ... processes``): W processes of S / W batched seeds,
-   one XLA thread each (``reproduce --workers W``, the default W = 2).
+   one XLA thread each (``reproduce --workers W``, the default W = 2);
+4. **one seed batched** (``--ways ... one-batched``): seed 0 alone through the seed-batched
+   loop (S = 1), against 1: what the batched loop costs a single run.
 
 The ratio ``batched / one seed`` is what S seeds cost in units of one seed's wall-clock
 (sequential would be S). ``--profile`` adds the time of each part of a lockstep iteration
@@ -35,7 +37,7 @@ import tempfile
 import time
 from pathlib import Path
 
-WAYS = ("one", "batched", "processes")
+WAYS = ("one", "batched", "processes", "one-batched")
 
 
 def _child(way: str, preset: str, seeds: int, steps: int, workers: int, out: Path) -> dict:
@@ -44,7 +46,7 @@ def _child(way: str, preset: str, seeds: int, steps: int, workers: int, out: Pat
         from behavior_priors.training.devices import use_host_devices
 
         use_host_devices()
-    seed_list = list(range(seeds))
+    seed_list = list(range(seeds)) if way != "one-batched" else [0]
     if way.startswith("part-"):  # one of W processes, as reproduce's workers run
         k, w = (int(x) for x in way.split("-")[1:])
         seed_list = seed_list[k::w]
@@ -228,7 +230,7 @@ def main() -> None:
         print(way, json.dumps(result[way]), file=sys.stderr, flush=True)
     if "one" in result:
         one = result["one"]["seconds"]
-        for way in ("batched", "processes"):
+        for way in ("batched", "processes", "one-batched"):
             if way in result:
                 result[f"{way}_over_one_seed"] = round(result[way]["seconds"] / one, 2)
     if args.profile:

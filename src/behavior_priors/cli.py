@@ -257,9 +257,14 @@ def _cmd_train(argv: list[str]) -> int:
     from behavior_priors.training.run import Interrupted, train
 
     config, opts = build_train_config(argv)
+    extend_to = None
     if opts.resume:
-        if argv_has_overrides(argv):
-            raise UsageError("--resume continues a run with its own config; drop the overrides")
+        extend_to = _extension(argv)
+        if argv_has_overrides(_without_extension(argv)):
+            raise UsageError(
+                "--resume continues a run with its own config; drop the overrides (only "
+                "--total-env-steps N may go with it, to extend the run)"
+            )
         run_dir = opts.resume
         config = None
     else:
@@ -275,6 +280,11 @@ def _cmd_train(argv: list[str]) -> int:
     progress = not opts.no_progress and sys.stderr.isatty()
     on_log = None if progress else _print_line
     try:
+        if distributed and extend_to is not None:
+            raise UsageError(
+                "--total-env-steps with --resume extends single-process runs; this run is "
+                "distributed and cannot be extended yet"
+            )
         if distributed:
             from behavior_priors.training.distributed import train_distributed
 
@@ -297,6 +307,7 @@ def _cmd_train(argv: list[str]) -> int:
                 progress=progress,
                 on_log=on_log,
                 trust_code=opts.trust_env_code,
+                total_env_steps=extend_to,
             )
     except Interrupted as e:
         print(e, file=sys.stderr)
@@ -304,10 +315,45 @@ def _cmd_train(argv: list[str]) -> int:
     if result.already_finished:
         print(
             f"{result.run_dir} had already finished at {result.env_steps:,d} env steps: "
-            "nothing to train, nothing written"
+            "nothing to train, nothing written. To train it longer, pass --total-env-steps N "
+            "with --resume"
         )
     _print_final(result.run_dir, result.env_steps, result.final_eval)
     return 0
+
+
+_EXTEND = "--total-env-steps"
+
+
+def _extension(argv: list[str]) -> int | None:
+    """The budget ``--total-env-steps N`` gives with ``--resume`` (extending the run)."""
+    value = None
+    for i, arg in enumerate(argv):
+        if arg == _EXTEND:
+            value = argv[i + 1] if i + 1 < len(argv) else ""
+        elif arg.startswith(_EXTEND + "="):
+            value = arg.split("=", 1)[1]
+    if value is None:
+        return None
+    try:
+        steps = int(value.replace("_", ""))
+    except ValueError:
+        raise UsageError(f"{_EXTEND} needs a whole number of env steps, got {value!r}") from None
+    if steps < 1:
+        raise UsageError(f"{_EXTEND} must be >= 1, got {steps}")
+    return steps
+
+
+def _without_extension(argv: list[str]) -> list[str]:
+    out, skip = [], False
+    for arg in argv:
+        if skip:
+            skip = False
+        elif arg == _EXTEND:
+            skip = True
+        elif not arg.startswith(_EXTEND + "="):
+            out.append(arg)
+    return out
 
 
 def argv_has_overrides(argv: list[str]) -> bool:
@@ -483,15 +529,16 @@ def _cmd_video(args: argparse.Namespace) -> int:
 
 def _cmd_plot(args: argparse.Namespace) -> int:
     from behavior_priors.training.logger import read_metrics
-    from behavior_priors.training.plotting import plot_runs
+    from behavior_priors.training.plotting import default_metrics, plot_runs
 
     dirs = [Path(d) for d in args.run_dirs]
-    available: set[str] = set()
+    lines = []
     for d in dirs:
         if not (d / "metrics.jsonl").exists():
             raise UsageError(f"{d} is not a run directory (no metrics.jsonl)")
-        available.update(k for line in read_metrics(d) for k in line if k != "env_steps")
-    metrics = args.metric or ("charts/episode_return", "eval/success_rate")
+        lines += read_metrics(d)
+    available = {k for line in lines for k in line if k != "env_steps"}
+    metrics = args.metric or default_metrics(lines)
     missing = [m for m in metrics if m not in available]
     if args.metric and missing:
         import difflib
@@ -551,6 +598,11 @@ def _cmd_reproduce(args: argparse.Namespace) -> int:
     if args.workers < 1:
         raise UsageError("--workers must be >= 1")
     out = args.out or Path("results") / args.name
+    if args.workers == 1 and args.vmap_seeds:
+        # Batched seeds in this process: split them over one XLA device per core.
+        from behavior_priors.training.devices import use_host_devices
+
+        use_host_devices()
     try:
         report = reproduce(
             args.name,
@@ -696,8 +748,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--vmap-seeds",
         action=argparse.BooleanOptionalAction,
         default=True,
-        help="train the new seeds of each method together, vmapped, shared among the workers "
-        "(default; fastest on 2 cores, docs/benchmarks.md)",
+        help="train the new seeds of each method and task batched (one environment, replay, "
+        "actor call and update for all of them), split among the workers (default; "
+        "docs/benchmarks.md, 'Many seeds')",
     )
     p.add_argument(
         "--publish",

@@ -54,3 +54,29 @@ def test_group_runs_and_plot(tmp_path):
     assert sorted(groups) == ["flat", "hier"] and len(groups["hier"]) == 2
     out = plot_runs(sorted(tmp_path.iterdir()), tmp_path / "curves.png")
     assert out.stat().st_size > 1000 and out.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_seeds_logged_at_the_same_steps_keep_those_steps(tmp_path):
+    """Evaluations of seeds of one config share their steps: plotted where they were taken
+    (no interpolation), so a run evaluated once is one point, which the plot marks."""
+    _write_run(tmp_path / "b-seed0", [100, 200], [1.0, 3.0])
+    _write_run(tmp_path / "b-seed1", [100, 200], [3.0, 5.0])
+    steps, mean, *_ = aggregate(
+        [tmp_path / "b-seed0", tmp_path / "b-seed1"], "charts/episode_return"
+    )
+    np.testing.assert_array_equal(steps, [100, 200])
+    np.testing.assert_array_equal(mean, [2.0, 4.0])
+    _write_run(tmp_path / "once", [300], [7.0])
+    steps, mean, *_ = aggregate([tmp_path / "once"], "charts/episode_return")
+    assert list(steps) == [300] and list(mean) == [7.0]
+    out = plot_runs([tmp_path / "once"], tmp_path / "once.png")
+    assert out.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_default_panels_show_success_only_where_there_is_some():
+    from behavior_priors.training.plotting import default_metrics
+
+    never = [{"env_steps": 10, "eval/success_rate": 0.0, "eval/episode_return": -900.0}]
+    assert default_metrics(never) == ("charts/episode_return", "eval/episode_return")
+    some = [*never, {"env_steps": 20, "eval/success_rate": 0.25}]
+    assert default_metrics(some) == ("charts/episode_return", "eval/success_rate")

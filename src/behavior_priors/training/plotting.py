@@ -48,15 +48,30 @@ def load_curve(run_dir: str | Path, metric: str) -> tuple[np.ndarray, np.ndarray
 
 
 def aggregate(run_dirs: Sequence[str | Path], metric: str, num_points: int = 100):
-    """Interpolate every run onto a common grid of env steps (up to the shortest run) and
-    return ``(steps [P], mean [P], low [P], high [P], num_seeds)``."""
+    """Every run's curve on common env steps and ``(steps [P], mean [P], low [P], high [P],
+    num_seeds)``: the logged steps themselves when every run logged the metric at the same
+    steps (evaluations of seeds of one config), else a grid of ``num_points`` up to the
+    shortest run, each run interpolated onto it."""
     curves = [load_curve(d, metric) for d in run_dirs]
-    end = min(s[-1] for s, _ in curves)
-    start = max(s[0] for s, _ in curves)
-    grid = np.linspace(start, end, num_points) if end > start else np.array([end])
-    values = np.stack([np.interp(grid, s, v) for s, v in curves])
+    if all(np.array_equal(s, curves[0][0]) for s, _ in curves):
+        grid = curves[0][0]
+        values = np.stack([v for _, v in curves])
+    else:
+        end = min(s[-1] for s, _ in curves)
+        start = max(s[0] for s, _ in curves)
+        grid = np.linspace(start, end, num_points) if end > start else np.array([end])
+        values = np.stack([np.interp(grid, s, v) for s, v in curves])
     mean, low, high = bootstrap_ci(values)
     return grid, mean, low, high, len(curves)
+
+
+def default_metrics(lines: Sequence[dict]) -> tuple[str, str]:
+    """The panels ``plot`` draws when none is named, from the runs' log ``lines``: the
+    training return, and the evaluation success rate where any success was logged, else the
+    evaluation return (a task with no notion of success logs a success rate of 0 throughout,
+    which says nothing)."""
+    succeeded = any(line.get("eval/success_rate", 0) > 0 for line in lines)
+    return ("charts/episode_return", "eval/success_rate" if succeeded else "eval/episode_return")
 
 
 def group_runs(run_dirs: Sequence[str | Path]) -> dict[str, list[Path]]:
@@ -94,7 +109,9 @@ def plot_runs(
                 steps, mean, low, high, n = aggregate(dirs, metric)
             except KeyError:
                 continue
-            (line,) = ax.plot(steps, mean, label=f"{label} (n={n})")
+            # Markers on sparse curves (evaluations), so a single point shows.
+            marker = "o" if len(steps) <= 30 else None
+            (line,) = ax.plot(steps, mean, marker=marker, markersize=4, label=f"{label} (n={n})")
             ax.fill_between(steps, low, high, color=line.get_color(), alpha=0.25, linewidth=0)
             plotted = True
         ax.set_xlabel("environment steps")

@@ -82,6 +82,7 @@ def train(
     on_log: Callable[[dict[str, float]], None] | None = None,
     init_state: Callable[[svg0.TrainState], tuple[svg0.TrainState, dict[str, Any]]] | None = None,
     trust_code: bool = False,
+    total_env_steps: int | None = None,
 ) -> RunResult:
     """Train an agent; the Python API of ``behavior-priors train``.
 
@@ -102,6 +103,9 @@ def train(
         error leaves no run directory behind. Not with ``resume``.
       trust_code: with ``resume`` and no ``config``, consent to an environment in ``run.json``
         named as ``module:callable`` (code the folder names is not run otherwise).
+      total_env_steps: with ``resume``, train the run on to this budget (a finished run
+        included; recorded in ``run.json``); otherwise the run's own budget. The continued
+        steps are those a run started with this budget takes, exactly.
 
     Returns:
       :class:`RunResult` with the final evaluation, counters, learner state and log history.
@@ -120,7 +124,12 @@ def train(
     if resume and init_state is not None:
         raise ValueError("a resumed run continues from its checkpoint; drop init_state")
     session = RunSession(
-        run_dir, config, resume=resume, checkpoint_step=checkpoint_step, trust_code=trust_code
+        run_dir,
+        config,
+        resume=resume,
+        checkpoint_step=checkpoint_step,
+        trust_code=trust_code,
+        total_env_steps=total_env_steps,
     )
     with session:
         return _train_in(session, env, progress, on_log, init_state)

@@ -316,6 +316,9 @@ class RunSession:
       trust_code: with ``resume`` and no ``config``, consent to an environment name in
         ``run.json`` that imports code (``module:callable``); refused without it. A given
         ``config`` is the caller's own and needs no consent.
+      total_env_steps: with ``resume``, raise the run's budget to this many env steps (extend
+        a run, finished or not); :meth:`start` records it in ``run.json`` (the config's
+        ``total_env_steps`` and an entry under ``"extended"``). Lowering it is refused.
 
     Opening checks the directory and takes the writer's lock (creating the directory of a new
     run, and only the lock file in it); nothing else is written. Then: :meth:`restore`
@@ -332,11 +335,15 @@ class RunSession:
         resume: bool = False,
         checkpoint_step: int | None = None,
         trust_code: bool = False,
+        total_env_steps: int | None = None,
     ):
         self.run_dir = Path(run_dir)
         self.resume = resume
         if checkpoint_step is not None and not resume:
             raise ValueError("checkpoint_step chooses where a resumed run continues: resume=True")
+        if total_env_steps is not None and not resume:
+            raise ValueError("total_env_steps extends a resumed run: resume=True")
+        self._extended_from: int | None = None
         self.checkpoint_step = checkpoint_step
         self._checkpointer: Checkpointer | None = None
         self.logger: MetricLogger | None = None
@@ -346,7 +353,7 @@ class RunSession:
         self._created_dir = False
         self._started = False
         if resume:
-            self._open_for_resume(config, trust_code)
+            self._open_for_resume(config, trust_code, total_env_steps)
         else:
             if config is None:
                 raise ValueError("a new run needs a config")
@@ -400,7 +407,9 @@ class RunSession:
                 "to (or remove it), then try again"
             )
 
-    def _open_for_resume(self, config: TrainConfig | None, trust_code: bool) -> None:
+    def _open_for_resume(
+        self, config: TrainConfig | None, trust_code: bool, total_env_steps: int | None
+    ) -> None:
         # Everything that can refuse the folder is read before the lock is taken, so that a
         # refused folder gets nothing written into it, not even the lock file.
         self.info = read_run(self.run_dir)
@@ -412,6 +421,18 @@ class RunSession:
             )
         if config is None:
             require_consent(saved.env, trust_code, str(self.run_dir / RUN_FILE))
+        if total_env_steps is not None and total_env_steps != saved.total_env_steps:
+            if isinstance(total_env_steps, bool) or not isinstance(total_env_steps, int):
+                raise ValueError(f"total_env_steps must be an integer, got {total_env_steps!r}")
+            if total_env_steps < saved.total_env_steps:
+                raise ValueError(
+                    f"{self.run_dir} has a budget of {saved.total_env_steps:,d} env steps; "
+                    f"total_env_steps={total_env_steps:,d} would lower it. A run is extended, "
+                    "never cut: stop it early, or continue from an earlier checkpoint with "
+                    "--checkpoint-step"
+                )
+            self._extended_from = saved.total_env_steps
+            saved = saved.replace(total_env_steps=total_env_steps)
         self.config = saved
         self._refuse_links()
         try:
@@ -479,6 +500,19 @@ class RunSession:
             )
         self._remove_leftovers()
         if self.resume:
+            if self._extended_from is not None:
+                # The new budget first, then the old final evaluation goes: killed between
+                # the two, the run still continues to the new budget.
+                self.info["config"] = self.config.to_dict()
+                self.info.setdefault("extended", []).append(
+                    {
+                        "from": self._extended_from,
+                        "to": self.config.total_env_steps,
+                        "at_env_steps": env_steps,
+                        "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+                    }
+                )
+                atomic_write_text(self.run_dir / RUN_FILE, json.dumps(self.info, indent=2))
             self._discard_after(env_steps)
         else:
             self.run_dir.mkdir(parents=True, exist_ok=True)
@@ -531,7 +565,11 @@ class RunSession:
             done_at = json.loads(final.read_text()).get("env_steps")
         except (OSError, ValueError, AttributeError):
             done_at = None
-        if isinstance(done_at, int) and done_at > env_steps:
+        # A later one belongs to an abandoned timeline; one at or before this step to a budget
+        # since raised (the run trains on from here, so it is not finished).
+        if isinstance(done_at, int) and (
+            done_at > env_steps or env_steps < self.config.total_env_steps
+        ):
             final.unlink()
 
     def _purge_abandoned(self) -> None:

@@ -98,6 +98,13 @@ def test_task_like_inputs_left_under_proprio_warn():
         from_gymnasium(GoalEnv, num_envs=1)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
+        # (the position, left under proprio/, is named by a warning of its own)
+        key_map = {"goal": "task/goal", "position": "extero/position"}
+        from_gymnasium(GoalEnv, num_envs=1, key_map=key_map)
+
+
+def test_a_position_left_under_proprio_is_named():
+    with pytest.warns(UserWarning, match=r"'position' look like absolute positions"):
         from_gymnasium(GoalEnv, num_envs=1, key_map={"goal": "task/goal"})
 
 
@@ -128,6 +135,22 @@ def test_task_id_rule_forms_and_bad_rules():
         TaskIds("info:x", 2)  # dm_control has no info
     with pytest.raises(KeyError, match="has no 'missing'"):
         TaskIds("obs:missing", 1).read(0, None, {"x": 1}, None)
+
+
+def test_a_task_id_that_is_not_one_hot_or_whole_is_refused_and_an_element_can_be_named():
+    """Before: the argmax of any vector was taken as the id, so dm_control's ``predicate_0``
+    ``[0, 0, 1, idx, 1]`` gave task 2 (or 3) whatever idx was, without an error."""
+    from behavior_priors.envs.adapters.rules import TaskIds
+
+    obs = {"predicate_0": np.array([0, 0, 1, 4, 1.0]), "scalar": np.array(2.5)}
+    with pytest.raises(ValueError, match=r"not one-hot.*'obs:predicate_0\[k\]'"):
+        TaskIds("obs:predicate_0", 1).read(0, None, obs, None)
+    assert TaskIds("obs:predicate_0[3]", 1).read(0, None, obs, None) == 4
+    with pytest.raises(ValueError, match="has 5 elements"):
+        TaskIds("obs:predicate_0[7]", 1).read(0, None, obs, None)
+    with pytest.raises(ValueError, match=r"2\.5 is not a task id"):
+        TaskIds("obs:scalar", 1).read(0, None, obs, None)
+    assert TaskIds("obs:onehot", 1).read(0, None, {"onehot": np.array([0, 1.0, 0])}, None) == 1
 
 
 def test_gymnasium_reset_seed_repeats_episodes_exactly():
@@ -212,10 +235,12 @@ def test_dm_control_reports_success_and_task_ids():
         np.testing.assert_array_equal(ts.task_id, [0, 1, 2])
         successes.append(ts.info["success"])
     assert np.any(successes) and not np.all(successes)
-    # A task id read from an observation, every step.
-    env = from_dm_control(_cartpole_swingup, num_envs=2, task_id="obs:position")
-    ts = env.reset(0)
-    np.testing.assert_array_equal(ts.task_id, np.argmax(ts.observation["proprio/position"], axis=1))
+    # A task id read from an observation that holds none is refused, not guessed; the
+    # position routed to proprio/ is named once.
+    with pytest.warns(UserWarning, match="'position' look like absolute positions"):
+        env = from_dm_control(_cartpole_swingup, num_envs=2, task_id="obs:position")
+    with pytest.raises(ValueError, match="not one-hot"):
+        env.reset(0)
 
 
 def test_dm_control_locomotion_reference_task_reports_success_at_the_target():

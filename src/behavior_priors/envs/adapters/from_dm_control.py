@@ -12,6 +12,7 @@ is built.
 from __future__ import annotations
 
 import difflib
+import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -24,6 +25,7 @@ from behavior_priors.envs.adapters.rules import (
     default_key,
     success_fn,
     task_id_reads_obs,
+    warn_if_positions_in_proprio,
     warn_if_unrouted_task_inputs,
 )
 from behavior_priors.envs.adapters.spaces import check_key
@@ -112,9 +114,10 @@ class FromDmControl:
             )
         self._names: dict[str, str] = {}  # our key -> dm_control name
         self._spec: dict[str, ArraySpec] = {}
-        if task_id_reads_obs(task_id) and task_id[4:] not in dm_obs_spec:
+        entry = re.sub(r"\[\d+\]$", "", task_id[4:]) if task_id_reads_obs(task_id) else None
+        if entry is not None and entry not in dm_obs_spec:
             raise ValueError(
-                f"task_id={task_id!r}: no observation {task_id[4:]!r} "
+                f"task_id={task_id!r}: no observation {entry!r} "
                 f"(observations: {', '.join(dm_obs_spec)})"
             )
         for name, spec in dm_obs_spec.items():
@@ -131,6 +134,7 @@ class FromDmControl:
         if not self._spec:
             raise ValueError("no observation left after key_map")
         warn_if_unrouted_task_inputs(self._names, "key_map")
+        warn_if_positions_in_proprio(self._names, "key_map")
         self._action_spec = _action_spec(self.envs[0].action_spec())
         self._task_id = np.zeros(self.num_envs, np.int32)
         self._success_now = np.zeros(self.num_envs, bool)

@@ -22,6 +22,7 @@ from behavior_priors.envs.adapters.rules import (
     default_key,
     success_fn,
     task_id_reads_obs,
+    warn_if_positions_in_proprio,
     warn_if_unrouted_task_inputs,
 )
 from behavior_priors.envs.adapters.spaces import KEY_PREFIXES, check_key, spec_from_action_space
@@ -108,7 +109,9 @@ class FromGymnasium:
             obs_keys = self._from_key_map(space, key_map)
         self._selectors = self._resolve(space, obs_keys)
         if obs_keys is None or key_map is not None:
-            warn_if_unrouted_task_inputs({k: s for k, (s, _) in self._selectors.items()}, "key_map")
+            routes = {k: s for k, (s, _) in self._selectors.items()}
+            warn_if_unrouted_task_inputs(routes, "key_map")
+            warn_if_positions_in_proprio(routes, "key_map")
         self._spec = {
             k: ArraySpec(shape, np.float32, k) for k, (_, shape) in self._selectors.items()
         }

@@ -21,7 +21,10 @@ task-id rules
   * an ``int``: every copy runs that task; a sequence of ints: copy ``i`` runs
     ``ids[i % len(ids)]``.
   * ``"info:<key>"`` (Gymnasium) or ``"obs:<name>"``: read from the source's info or
-    observation at every step; a scalar is the id, a one-hot vector its ``argmax``.
+    observation at every step; a whole-number scalar is the id, a one-hot vector the index of
+    its 1. Anything else is refused (an argmax of another vector is not an id);
+    ``"obs:<name>[k]"`` reads element ``k`` of a vector as the id (dm_control's locomotion
+    ``predicate_0`` holds it at index 3).
   * from Python, a callable ``fn(env) -> int`` of the copy's source environment.
 
 Key routing: every source observation becomes ``proprio/<name>`` unless the adapter's
@@ -50,6 +53,9 @@ _SUCCESS_FORMS = (
 )
 # Source observation names that usually carry task information (a goal, a target, a command).
 _TASK_LIKE = re.compile(r"(goal|target|task|command|desired)", re.IGNORECASE)
+# Source names that usually carry an absolute position (which a prior should rarely see).
+_POSITION_LIKE = re.compile(r"(^|[_/])(x?pos|position)($|[_/])", re.IGNORECASE)
+_INDEXED = re.compile(r"^(.*)\[(\d+)\]$")
 
 
 def success_fn(rule: SuccessRule) -> SuccessFn | None:
@@ -104,6 +110,10 @@ class TaskIds:
                 forms = " or ".join(f"'{k}:<name>'" for k in allowed)
                 raise ValueError(f"task_id rule {rule!r}: expected an int, {forms}, or a callable")
             self._source, self._name = kind, name
+            self._index: int | None = None
+            indexed = _INDEXED.match(name)
+            if indexed:
+                self._name, self._index = indexed.group(1), int(indexed.group(2))
         elif callable(rule):
             self._fn = rule
         else:
@@ -128,8 +138,29 @@ class TaskIds:
                 f"task_id rule '{self._source}:{self._name}': the environment's {self._source} "
                 f"has no {self._name!r} (it has {', '.join(map(str, table)) or 'nothing'})"
             )
-        value = np.asarray(table[self._name]).ravel()
-        return int(value[0]) if value.size == 1 else int(np.argmax(value))
+        value = np.asarray(table[self._name], np.float64).ravel()
+        rule = f"task_id rule '{self._source}:{self._name}'"
+        if self._index is not None:
+            if self._index >= value.size:
+                raise ValueError(f"{rule}[{self._index}]: the entry has {value.size} elements")
+            value = value[self._index : self._index + 1]
+            rule += f"[{self._index}]"
+        if value.size == 1:
+            x = float(value[0])
+            if x < 0 or x != round(x):
+                raise ValueError(
+                    f"{rule}: {x!r} is not a task id (a whole number >= 0); read another entry "
+                    "or pass a callable task_id=fn(env) -> int"
+                )
+            return int(x)
+        ones = np.flatnonzero(value == 1.0)
+        if len(ones) != 1 or np.count_nonzero(value) != 1:
+            raise ValueError(
+                f"{rule}: {value.tolist()} is not one-hot, so no task id can be read from it. "
+                f"If one element holds the id, name it ('{self._source}:{self._name}[k]'); "
+                "otherwise pass a callable task_id=fn(env) -> int"
+            )
+        return int(ones[0])
 
 
 def task_id_reads_obs(rule: TaskIdRule) -> bool:
@@ -163,6 +194,30 @@ def warn_if_unrouted_task_inputs(routes: Mapping[str, str], what: str) -> None:
             f"no observation is routed to task/, so a prior reading proprio/ sees "
             f"{', '.join(map(repr, suspects))}, which look like task inputs; route them with "
             f"{what}={{{example}}} to keep the prior task-agnostic",
+            stacklevel=3,
+        )
+
+
+def warn_if_positions_in_proprio(routes: Mapping[str, str], what: str) -> None:
+    """Say once when source entries that look like absolute positions (``position``, ``pos``,
+    ``xpos``) are routed to ``proprio/``, where a prior sees them: a prior that knows where the
+    body is in the world can memorise places instead of learning movement.
+
+    Args:
+      routes: ``{our_key: source_name}`` as the adapter built it.
+      what: how the user routes inputs (e.g. ``"key_map"``), named in the message.
+    """
+    suspects = [
+        src
+        for key, src in routes.items()
+        if key.startswith("proprio/") and _POSITION_LIKE.search(str(src))
+    ]
+    if suspects:
+        warnings.warn(
+            f"{', '.join(map(repr, suspects))} look like absolute positions and go to proprio/, "
+            f"where a prior sees them; if the prior should not know where the body is, route "
+            f"them elsewhere with {what}={{{suspects[0]!r}: 'extero/{_leaf(suspects[0])}'}} "
+            "(or None to drop them)",
             stacklevel=3,
         )
 
