@@ -139,8 +139,17 @@ def trained(tmp_path_factory):
 def test_eval_video_and_plot_of_a_trained_run(trained, capsys):
     run_dir: Path = trained
     assert main(["eval", str(run_dir), "--episodes", "2"]) == 0
-    summary = json.loads((run_dir / "eval-policy-120.json").read_text())
+    summary = json.loads((run_dir / "eval-policy-120-2ep-seed0.json").read_text())
     assert summary["episodes"] == 2 and 0 <= summary["success_rate"] <= 1
+    # Another evaluation of the same checkpoint adds a file; it replaces none.
+    assert main(["eval", str(run_dir), "--episodes", "3"]) == 0
+    assert json.loads((run_dir / "eval-policy-120-2ep-seed0.json").read_text()) == summary
+    assert json.loads((run_dir / "eval-policy-120-3ep-seed0.json").read_text())["episodes"] == 3
+    assert (
+        main(["eval", str(run_dir), "--episodes", "2", "--out", str(run_dir.parent / "e.json")])
+        == 0
+    )
+    assert json.loads((run_dir.parent / "e.json").read_text()) == summary
     assert main(["eval", str(run_dir), "--episodes", "2", "--prior"]) == 0
     out = run_dir / "v.gif"
     args = ["video", str(run_dir), "--steps", "5", "--renderer", "schematic", "--out", str(out)]
@@ -301,7 +310,7 @@ def test_a_script_environment_trains_and_every_other_process_makes_it(tmp_path, 
     assert proc.returncode == 2 and "--trust-env-code" in proc.stderr, proc.stderr[-2000:]
     proc = _cli(["eval", str(run_dir), "--episodes", "2", "--trust-env-code"], env)
     assert proc.returncode == 0, proc.stderr[-2000:]
-    summary = json.loads((run_dir / "eval-policy-120.json").read_text())
+    summary = json.loads((run_dir / "eval-policy-120-2ep-seed0.json").read_text())
     assert summary["episodes"] == 2 and summary["episode_length"] == 30
 
     ckpts = run_dir / "checkpoints"
@@ -336,7 +345,7 @@ def test_a_gymnasium_task_trains_with_the_default_agent_and_evaluates_elsewhere(
     env = {**os.environ, "PYTHONWARNINGS": "ignore"}
     proc = _cli(["eval", str(run_dir), "--episodes", "2"], env)
     assert proc.returncode == 0, proc.stderr[-2000:]
-    summary = json.loads((run_dir / "eval-policy-80.json").read_text())
+    summary = json.loads((run_dir / "eval-policy-80-2ep-seed0.json").read_text())
     assert summary["episode_length"] == 20
 
 

@@ -498,9 +498,18 @@ def _cmd_eval(args: argparse.Namespace) -> int:
         evaluation=not args.stochastic,
         prior_of=run.state.networks if args.prior else None,
     )
-    summary = {"env_steps": run.env_steps, "actor": "prior" if args.prior else "policy"}
+    summary = {
+        "env_steps": run.env_steps,
+        "actor": "prior" if args.prior else "policy",
+        "seed": args.seed,
+        "stochastic": args.stochastic,
+    }
     summary.update(stats.summary())
-    out = Path(args.run_dir) / f"eval-{summary['actor']}-{run.env_steps}.json"
+    # Named by everything that makes one evaluation differ from another, so that a rerun with
+    # other settings adds a file instead of replacing one (the same settings give the same
+    # numbers: the evaluation is seeded).
+    name = f"eval-{summary['actor']}-{run.env_steps}-{args.episodes}ep-seed{args.seed}"
+    out = args.out or Path(args.run_dir) / f"{name}{'-stochastic' if args.stochastic else ''}.json"
     atomic_write_text(out, json.dumps(summary, indent=2))
     print(json.dumps(summary, indent=2))
     print(f"written to {out}")
@@ -700,6 +709,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = run_dir_cmd("eval", "evaluate a trained run")
     p.add_argument("--episodes", type=_positive_int, default=20)
     p.add_argument("--stochastic", action="store_true", help="sample instead of the means")
+    p.add_argument(
+        "--out",
+        type=Path,
+        help="JSON path (default: the run dir's eval-<actor>-<step>-<N>ep-seed<S>.json)",
+    )
     p.set_defaults(func=_cmd_eval)
     p = run_dir_cmd("video", "video of the policy (or --prior) of a run")
     p.add_argument("--out", type=Path, help="output .gif or .mp4 (default in the run dir)")
