@@ -155,3 +155,28 @@ def test_loaded_policy_acts_like_the_trained_one(finished_run):
         evaluation=True,
     )
     np.testing.assert_allclose(action, to_env_action(mean, spec.minimum, spec.maximum), atol=1e-6)
+
+
+def test_predict_one_observation_and_evaluate_policy(tmp_path):
+    """``predict`` on one observation is ``act`` on a batch of one; ``evaluate_policy`` gives
+    the numbers of the evaluation the run loop makes (deterministic actions, same episodes)."""
+    from behavior_priors.training import evaluate_policy, make_run_env
+    from behavior_priors.training.evaluation import run_episodes
+
+    result = train(TINY.replace(total_env_steps=120), tmp_path / "r")
+    run = load(result.run_dir)
+    env = make_run_env(run, num_envs=1, seed=0)
+    ts = env.reset(0)
+    one = run.policy().predict({k: v[0] for k, v in ts.observation.items()}, first=True)
+    batch = run.policy().act(ts.observation, ts.first())
+    np.testing.assert_array_equal(one, batch[0])
+    with pytest.raises(ValueError, match="one observation"):
+        run.policy(num_envs=2).predict({k: v[0] for k, v in ts.observation.items()})
+
+    env = make_run_env(run, num_envs=2)
+    mine = evaluate_policy(run.policy(num_envs=2), env, 4, seed=5)
+    theirs = run_episodes(run.state.networks.policy, env, run.config.agent, 4, seed=5).summary()
+    assert {k: mine[k] for k in theirs} == theirs
+    assert mine["episode_return_std"] >= 0
+    with pytest.raises(ValueError, match=r"run\.policy\(num_envs=2\)"):
+        evaluate_policy(run.policy(), env, 4)

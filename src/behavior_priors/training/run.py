@@ -268,6 +268,40 @@ class Policy:
         a, _, self._state, self._key = self._act(self.network, obs, first, self._state, self._key)
         return self._actions.to_env(a)
 
+    def predict(self, obs: dict[str, Any], first: bool = False) -> np.ndarray:
+        """:meth:`act` for one observation ``{key: [*shape]}`` (no batch axis): the action
+        ``[Da]`` (an int for discrete actions). ``first`` marks an episode's first step. Needs
+        a policy of one copy (``run.policy()``), whose memory (a held latent) it carries."""
+        if self.num_envs != 1:
+            raise ValueError(
+                f"predict takes one observation; this policy acts for {self.num_envs} copies: "
+                "use act(), or run.policy() for one"
+            )
+        batch = {k: np.asarray(v)[None] for k, v in obs.items()}
+        return self.act(batch, np.array([first]))[0]
+
+
+def evaluate_policy(policy: Policy, env: Env, num_episodes: int, seed: int = 0) -> dict[str, float]:
+    """Run ``num_episodes`` complete episodes of ``env`` with ``policy`` (of ``env.num_envs``
+    copies; each copy contributes its first ``ceil(num_episodes / B)`` episodes, so short
+    episodes are not favoured) from ``env.reset(seed)``: ``{"episode_return",
+    "episode_return_std", "episode_length", "success_rate", "episodes"}`` (SB3's
+    ``evaluate_policy``, with success).
+    """
+    from behavior_priors.training.evaluation import collect_episodes
+
+    if policy.num_envs != env.num_envs:
+        raise ValueError(
+            f"the policy acts for {policy.num_envs} copies, the environment has "
+            f"{env.num_envs}: make it with run.policy(num_envs={env.num_envs})"
+        )
+    if num_episodes < 1:
+        raise ValueError(f"num_episodes must be >= 1, got {num_episodes}")
+    stats = collect_episodes(
+        env, num_episodes, seed, lambda ts: policy.act(ts.observation, ts.first())
+    )
+    return {**stats.summary(), "episode_return_std": float(np.std(stats.returns))}
+
 
 def make_run_env(
     run: LoadedRun, num_envs: int = 1, seed: int | None = None, *, trust_code: bool = False
