@@ -471,3 +471,28 @@ def test_a_run_dir_that_is_a_file_is_refused_as_such(tmp_path, capsys):
         line = _one_error_line(capsys)
         assert f"{blocker} is a file" in line and "Errno" not in line, line
         assert blocker.read_text() == "mine"
+
+
+def test_help_screens_show_the_common_options_with_their_defaults(capsys):
+    """Before: `train --help` showed neither --env, --seed nor --total-env-steps, and `eval
+    --help` had options without a word or a default. Every option named there must parse."""
+    with pytest.raises(SystemExit):
+        main(["train", "--help"])
+    text = capsys.readouterr().out
+    for option in ("--env NAME", "--seed INT", "--total-env-steps N", "--agent.kl-cost"):
+        assert option in text
+    from behavior_priors.cli import build_train_config
+
+    args = "--env pointmass-gtt1 --seed 3 --total-env-steps 500 --num-envs 2 --eval-every 0"
+    args += " --agent.policy flat --agent.prior none --agent.kl-cost 0.1"
+    config, _ = build_train_config(args.split())
+    assert (config.env, config.seed, config.total_env_steps, config.num_envs) == (
+        "pointmass-gtt1",
+        3,
+        500,
+        2,
+    )
+    with pytest.raises(SystemExit):
+        main(["eval", "--help"])
+    text = capsys.readouterr().out
+    assert "(default 20)" in text and "(default 0)" in text and "a run directory" in text

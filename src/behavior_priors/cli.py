@@ -52,6 +52,25 @@ _TRUST_HELP = (
 )
 
 
+_COMMON_OVERRIDES = """\
+common config overrides (the preset's value unless given; all of them: --help-config):
+  --env NAME            environment: a registered name (behavior-priors list envs),
+                        gymnasium:<id> or dm_control:<domain>-<task> (docs/envs.md)
+  --seed INT            seed of the environments, replay, networks and actor (default 0)
+  --total-env-steps N   training budget in env steps, summed over copies; with --resume,
+                        a higher budget extends the run
+  --num-envs INT        environment copies stepped together
+  --eval-every N        env steps between evaluations (0: only at the end)
+  --agent.policy hierarchical|flat|distral, --agent.prior hierarchical|flat|none|distilled,
+  --agent.kl-cost FLOAT the agent's variant and its regulariser (docs/agent.md)
+
+examples:
+  behavior-priors train --preset gtt-pointmass-hier --seed 3 --total-env-steps 100000
+  behavior-priors train --env gymnasium:Pendulum-v1 --agent.policy flat --agent.prior none
+  behavior-priors train --resume runs/demo-seed0 --total-env-steps 600000
+"""
+
+
 def _train_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="behavior-priors train",
@@ -60,6 +79,8 @@ def _train_parser() -> argparse.ArgumentParser:
         allow_abbrev=False,
         description="Train an agent. Options below, then any TrainConfig override "
         "(list them with `behavior-priors train --help-config`).",
+        epilog=_COMMON_OVERRIDES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--preset", default="demo", help="named preset (behavior-priors list presets)")
     p.add_argument("--run-dir", type=Path, help="run directory (default runs/<preset>-seed<N>)")
@@ -696,18 +717,27 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     def run_dir_cmd(name: str, help: str) -> argparse.ArgumentParser:
-        p = sub.add_parser(name, help=help)
-        p.add_argument("run_dir", type=Path)
+        p = sub.add_parser(
+            name, help=help, description=help, formatter_class=argparse.RawTextHelpFormatter
+        )
+        p.add_argument("run_dir", type=Path, help="a run directory (runs/<preset>-seed<N>)")
         p.add_argument(
             "--checkpoint-step", type=_non_negative_int, help="default: the latest checkpoint"
         )
-        p.add_argument("--seed", type=_non_negative_int, default=0)
+        p.add_argument(
+            "--seed",
+            type=_non_negative_int,
+            default=0,
+            help="seed of the environment's episodes (default 0)",
+        )
         p.add_argument("--prior", action="store_true", help="act with the prior alone")
         p.add_argument("--trust-env-code", action="store_true", help=_TRUST_HELP)
         return p
 
     p = run_dir_cmd("eval", "evaluate a trained run")
-    p.add_argument("--episodes", type=_positive_int, default=20)
+    p.add_argument(
+        "--episodes", type=_positive_int, default=20, help="complete episodes (default 20)"
+    )
     p.add_argument("--stochastic", action="store_true", help="sample instead of the means")
     p.add_argument(
         "--out",
