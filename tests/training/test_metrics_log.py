@@ -50,3 +50,45 @@ def test_a_log_that_is_not_text_is_named(tmp_path):
     path = _log(tmp_path, GOOD[0].encode() + b"\n\xff\xfe\n")
     with pytest.raises(ValueError, match=f"{path} is damaged: not UTF-8 text"):
         read_metrics(tmp_path)
+
+
+def _events(folder):
+    """Every event of the TensorBoard files in ``folder`` (TFRecord framing read by hand)."""
+    import struct
+
+    from tensorboardX.proto import event_pb2
+
+    out = []
+    for path in sorted(folder.iterdir()):
+        data = path.read_bytes()
+        i = 0
+        while i < len(data):
+            (n,) = struct.unpack("<Q", data[i : i + 8])
+            out.append(event_pb2.Event.FromString(data[i + 12 : i + 12 + n]))
+            i += 12 + n + 4
+    return out
+
+
+def test_tensorboard_gets_the_config_as_hyperparameters(tmp_path):
+    """Before: the TensorBoard files held the metrics only; the run's settings were nowhere
+    in them. Now: an HParams session with the flattened config, and the config as text."""
+    from behavior_priors.training.logger import MetricLogger, flat_config
+
+    config = {"seed": 3, "agent": {"kl_cost": 0.1, "policy": "flat"}, "env_kwargs": {}}
+    assert flat_config(config) == {"seed": 3, "agent.kl_cost": 0.1, "agent.policy": "flat"}
+    logger = MetricLogger(tmp_path, tensorboard=True, config=config)
+    logger.log(10, {"charts/episode_return": 1.5})
+    logger.close()
+    tags = {v.tag for e in _events(tmp_path / "tensorboard") for v in e.summary.value}
+    assert {"_hparams_/experiment", "_hparams_/session_start_info", "config/text_summary"} <= tags
+    assert "charts/episode_return" in tags
+    # A resumed run does not start a second session.
+    logger = MetricLogger(tmp_path, tensorboard=True, config=config, resume=True)
+    logger.close()
+    starts = [
+        v
+        for e in _events(tmp_path / "tensorboard")
+        for v in e.summary.value
+        if v.tag == "_hparams_/session_start_info"
+    ]
+    assert len(starts) == 1

@@ -47,6 +47,8 @@ class MetricLogger:
                 purge_step=purge_step,
                 filename_suffix=f".{time.time_ns()}",
             )
+            if config is not None and not resume:
+                _log_config(self._tb, config)
         if wandb:
             try:
                 import wandb as wandb_lib
@@ -57,6 +59,7 @@ class MetricLogger:
             self._wandb = wandb_lib.init(config=config, dir=str(run_dir), resume="allow")
 
     def log(self, env_steps: int, metrics: dict[str, float]) -> None:
+        """Append one line (``metrics`` at ``env_steps``) to every sink."""
         clean = {k: float(v) for k, v in metrics.items()}
         line = {
             "env_steps": int(env_steps),
@@ -137,3 +140,28 @@ def read_metrics(run_dir: str | Path) -> list[dict[str, Any]]:
             )
         out.append(line)
     return out
+
+
+def flat_config(config: dict[str, Any], prefix: str = "") -> dict[str, float | str | bool]:
+    """``config`` (nested dicts) as ``{"agent.kl_cost": 0.1, ...}``: numbers and booleans
+    as they are, anything else (strings, lists, None) as its JSON text."""
+    out: dict[str, float | str | bool] = {}
+    for k, v in config.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, dict):
+            out.update(flat_config(v, key + "."))
+        elif isinstance(v, bool | int | float):
+            out[key] = v
+        else:
+            out[key] = v if isinstance(v, str) else json.dumps(v)
+    return out
+
+
+def _log_config(writer: Any, config: dict[str, Any]) -> None:
+    """The run's config in TensorBoard: as hyperparameters (the HParams tab, one session per
+    run, compared across runs with ``tensorboard --logdir runs/``) and as JSON text."""
+    from tensorboardX.summary import hparams
+
+    for summary in hparams(flat_config(config), {"eval/success_rate": 0.0}):
+        writer.file_writer.add_summary(summary)
+    writer.add_text("config", "```json\n" + json.dumps(config, indent=2) + "\n```", 0)
