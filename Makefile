@@ -5,6 +5,8 @@ BIN    := $(VENV)/bin
 # Extras `make test` installs, so CI tests every optional adapter that can run on a CPU.
 TEST_EXTRAS := dev,dmc,dist,experiments
 STAMP  := $(VENV)/.installed-test
+# What `make demo` needs: the package and its own dependencies, none of the test extras.
+BASE_STAMP := $(VENV)/.installed-base
 # xdist workers: one per core (these machines have 2).
 WORKERS ?= auto
 
@@ -22,6 +24,10 @@ $(BIN)/python:
 # Reinstall whenever the dependencies or the extras change.
 $(STAMP): pyproject.toml Makefile | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e '.[$(TEST_EXTRAS)]'
+	@touch $@
+
+$(BASE_STAMP): pyproject.toml Makefile | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e .
 	@touch $@
 
 venv: $(STAMP)
@@ -46,7 +52,7 @@ $(VENV)/.installed-bench: $(STAMP)
 bench: $(VENV)/.installed-bench
 	@for b in benchmarks/*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
 
-demo: $(STAMP)
+demo: $(BASE_STAMP)
 	$(BIN)/behavior-priors demo
 
 clean:
