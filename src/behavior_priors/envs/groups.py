@@ -70,16 +70,17 @@ class StackedEnv:
     def reset(self, seed: int | None = None) -> TimeStep:
         if seed is not None and len(self.envs) > 1:
             raise ValueError("a StackedEnv of several seed groups is reset by reset_groups(seeds)")
-        return _concat([e.reset(seed) for e in self.envs])
+        return concat_timesteps([e.reset(seed) for e in self.envs])
 
     def reset_groups(self, seeds: Sequence[int]) -> TimeStep:
         if len(seeds) != len(self.envs):
             raise ValueError(f"{len(self.envs)} seed groups but {len(seeds)} seeds")
-        return _concat([e.reset(int(s)) for e, s in zip(self.envs, seeds, strict=True)])
+        return concat_timesteps([e.reset(int(s)) for e, s in zip(self.envs, seeds, strict=True)])
 
     def step(self, actions: np.ndarray) -> TimeStep:
         n = self.group_size
-        return _concat([e.step(actions[g * n : (g + 1) * n]) for g, e in enumerate(self.envs)])
+        parts = [e.step(actions[g * n : (g + 1) * n]) for g, e in enumerate(self.envs)]
+        return concat_timesteps(parts)
 
     def get_group_state(self, group: int) -> dict[str, Any]:
         return self.envs[group].get_state()
@@ -103,7 +104,9 @@ def group_state_supported(env: Any) -> bool:
     return callable(getattr(env, "get_group_state", None))
 
 
-def _concat(steps: list[TimeStep]) -> TimeStep:
+def concat_timesteps(steps: list[TimeStep]) -> TimeStep:
+    """Timesteps of several environments as one of all their copies, in order (the info
+    entries every one has)."""
     if len(steps) == 1:
         return steps[0]
     info_keys = set.intersection(*(set(s.info) for s in steps))

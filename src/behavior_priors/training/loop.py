@@ -252,7 +252,6 @@ class Trainer:
         """Everything needed to continue this run exactly, as a pytree of numpy arrays: learner
         state, replay, environment (when it has ``get_state``), the actor's latent memory, the
         current timestep, RNG keys, episode bookkeeping, counters and unlogged metrics."""
-        ts = self.ts
         out = {
             "learner": [np.asarray(x) for x in ArrayLayout.split(self.state)[0]],
             "replay": self.replay.state_dict(),
@@ -261,14 +260,7 @@ class Trainer:
                 "latent": np.asarray(self.actor_state.latent),
                 "steps_held": np.asarray(self.actor_state.steps_held),
             },
-            "timestep": {
-                "step_type": ts.step_type,
-                "observation": dict(ts.observation),
-                "reward": ts.reward,
-                "discount": ts.discount,
-                "task_id": ts.task_id,
-                "info": {k: np.asarray(v) for k, v in ts.info.items()},
-            },
+            "timestep": timestep_to_dict(self.ts),
             "episodes": {
                 "returns": self.tracker.returns,
                 "lengths": self.tracker.lengths,
@@ -297,15 +289,7 @@ class Trainer:
         self.actor_state = svg0.ActorState(
             jnp.asarray(a["latent"], jnp.float32), jnp.asarray(a["steps_held"], jnp.int32)
         )
-        t = state["timestep"]
-        self.ts = TimeStep(
-            np.asarray(t["step_type"], np.int8),
-            {k: np.asarray(v, np.float32) for k, v in t["observation"].items()},
-            np.asarray(t["reward"], np.float32),
-            np.asarray(t["discount"], np.float32),
-            np.asarray(t["task_id"], np.int32),
-            {k: np.asarray(v) for k, v in (t.get("info") or {}).items()},
-        )
+        self.ts = timestep_from_dict(state["timestep"])
         e = state["episodes"]
         self.tracker.returns[:] = e["returns"]
         self.tracker.lengths[:] = e["lengths"]
@@ -349,6 +333,30 @@ class Trainer:
             line.update({k: float(v) for k, v in m.items()})
             self.pending_metrics = None
         return line
+
+
+def timestep_to_dict(ts: TimeStep, copies: slice = slice(None)) -> dict[str, Any]:
+    """The ``copies`` of ``ts`` as the checkpoint's ``"timestep"`` entry (numpy arrays)."""
+    return {
+        "step_type": ts.step_type[copies],
+        "observation": {k: v[copies] for k, v in ts.observation.items()},
+        "reward": ts.reward[copies],
+        "discount": ts.discount[copies],
+        "task_id": ts.task_id[copies],
+        "info": {k: np.asarray(v)[copies] for k, v in ts.info.items()},
+    }
+
+
+def timestep_from_dict(t: dict[str, Any]) -> TimeStep:
+    """Inverse of :func:`timestep_to_dict`, with the dtypes environments return."""
+    return TimeStep(
+        np.asarray(t["step_type"], np.int8),
+        {k: np.asarray(v, np.float32) for k, v in t["observation"].items()},
+        np.asarray(t["reward"], np.float32),
+        np.asarray(t["discount"], np.float32),
+        np.asarray(t["task_id"], np.int32),
+        {k: np.asarray(v) for k, v in (t.get("info") or {}).items()},
+    )
 
 
 def learning_due(config: TrainConfig, env_steps: int) -> bool:

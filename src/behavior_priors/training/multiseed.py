@@ -45,7 +45,11 @@ import numpy as np
 from behavior_priors.agents import svg0
 from behavior_priors.agents.arrays import ArrayLayout
 from behavior_priors.envs.base import TimeStep
-from behavior_priors.envs.groups import group_state_supported, make_seed_groups
+from behavior_priors.envs.groups import (
+    concat_timesteps,
+    group_state_supported,
+    make_seed_groups,
+)
 from behavior_priors.replay import SequenceReplay
 from behavior_priors.training.acting import make_vmapped_actor
 from behavior_priors.training.actions import ActionLayout
@@ -58,6 +62,8 @@ from behavior_priors.training.loop import (
     learner_state_from_arrays,
     learner_state_from_specs,
     learning_due,
+    timestep_from_dict,
+    timestep_to_dict,
 )
 from behavior_priors.training.run import env_specs
 from behavior_priors.training.session import (
@@ -373,14 +379,7 @@ class MultiSeedTrainer:
                 "latent": np.asarray(self.actor_state.latent[i]),
                 "steps_held": np.asarray(self.actor_state.steps_held[i]),
             },
-            "timestep": {
-                "step_type": ts.step_type[part],
-                "observation": {k: v[part] for k, v in ts.observation.items()},
-                "reward": ts.reward[part],
-                "discount": ts.discount[part],
-                "task_id": ts.task_id[part],
-                "info": {k: np.asarray(v)[part] for k, v in ts.info.items()},
-            },
+            "timestep": timestep_to_dict(ts, part),
             "episodes": {
                 "returns": self.tracker.returns[part],
                 "lengths": self.tracker.lengths[part],
@@ -431,7 +430,7 @@ class MultiSeedTrainer:
             jnp.stack([jnp.asarray(s["actor"]["latent"], jnp.float32) for s in states]),
             jnp.stack([jnp.asarray(s["actor"]["steps_held"], jnp.int32) for s in states]),
         )
-        self.ts = _concat_timesteps([s["timestep"] for s in states])
+        self.ts = concat_timesteps([timestep_from_dict(s["timestep"]) for s in states])
         for name, arr in [
             ("returns", self.tracker.returns),
             ("lengths", self.tracker.lengths),
@@ -486,24 +485,6 @@ def seed_sharding(seeds: int) -> jax.sharding.Sharding | None:
 def _fresh_actor_state(agent: svg0.SVG0Config, seeds: int, copies: int) -> svg0.ActorState:
     one = svg0.initial_actor_state(agent, copies)
     return jax.tree.map(lambda x: jnp.broadcast_to(x, (seeds, *x.shape)), one)
-
-
-def _concat_timesteps(parts: Sequence[dict[str, Any]]) -> TimeStep:
-    def cat(name: str, dtype: Any) -> np.ndarray:
-        return np.concatenate([np.asarray(p[name], dtype) for p in parts])
-
-    info = [p.get("info") or {} for p in parts]
-    return TimeStep(
-        cat("step_type", np.int8),
-        {
-            k: np.concatenate([np.asarray(p["observation"][k], np.float32) for p in parts])
-            for k in parts[0]["observation"]
-        },
-        cat("reward", np.float32),
-        cat("discount", np.float32),
-        cat("task_id", np.int32),
-        {k: np.concatenate([np.asarray(i[k]) for i in info]) for k in info[0]},
-    )
 
 
 def _vmapped_update(agent: svg0.SVG0Config, layout: ArrayLayout):
