@@ -112,7 +112,7 @@ def transfer_overhead(repeats: int = 30) -> dict:
         local_learner.add(0, chunk, False)
     local = (time.perf_counter() - t0) / repeats
 
-    ray.init(include_dashboard=False, log_to_driver=False)
+    ray.init(address="local", include_dashboard=False, log_to_driver=False)
     try:
         actor = ray.remote(ActorWorker).remote(config, 0, config.num_envs, 0)
         learner = ray.remote(Learner).remote(config, 1, config.num_envs)

@@ -57,7 +57,7 @@ def timed_parts(t: Trainer, steps: int, parts: dict[str, float]) -> float:
         t.env_steps += c.num_envs
         t3 = clock()
         ended = t.tracker.observe(t.ts)
-        t.recent_window.extend(zip(ended.returns, ended.successes, strict=True))
+        t.recent_window.extend(ended.outcomes())
         t4 = clock()
         parts["act"] += t1 - t0
         parts["replay_add"] += t2 - t1
@@ -84,7 +84,7 @@ def timed_loop(t: Trainer, steps: int) -> float:
     start = time.perf_counter()
     for _ in range(steps):
         ended = t.step()
-        t.recent_window.extend(zip(ended.returns, ended.successes, strict=True))
+        t.recent_window.extend(ended.outcomes())
     jax.block_until_ready(t.state)
     return time.perf_counter() - start
 

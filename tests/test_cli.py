@@ -166,6 +166,34 @@ def test_eval_video_and_plot_of_a_trained_run(trained, capsys):
     assert main(["eval", str(run_dir / "missing")]) == 2
 
 
+def test_video_camera_errors_are_one_line(trained, tmp_path, monkeypatch, capsys):
+    """`--camera` (new): an unknown camera and a camera with the schematic are refused before
+    anything renders; a Gymnasium run without pygame names the extra that installs it."""
+    run_dir: Path = trained
+    out = tmp_path / "v.gif"
+    cases = [
+        (["--camera", "nosuch"], "unknown camera 'nosuch'; cameras: 'top', 'track'"),
+        (["--camera", "9"], "unknown camera 9"),
+        (["--renderer", "schematic", "--camera", "track"], "always drawn from above"),
+    ]
+    for extra, message in cases:
+        assert main(["video", str(run_dir), "--steps", "2", "--out", str(out), *extra]) == 2
+        err = capsys.readouterr().err
+        assert message in err and err.count("\n") == 1, err
+    assert not out.exists()
+    # The run's environment swapped for CartPole with pygame missing: the frames fail first.
+    import behavior_priors.cli as cli
+    from behavior_priors.envs.registry import make
+
+    monkeypatch.setitem(sys.modules, "pygame", None)
+    monkeypatch.setattr(
+        cli, "_load_env", lambda run, n, seed, trust: make("gymnasium:CartPole-v1", n, seed=seed)
+    )
+    assert main(["video", str(run_dir), "--steps", "2", "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "pip install 'behavior-priors[classic-control]'" in err and err.count("\n") == 1, err
+
+
 def test_demo_writes_its_results_with_a_final_evaluation_and_its_interval(tmp_path, capsys):
     """`make demo` runs this command; here with a short run. The final verdict comes from its own
     deterministic evaluation (not the last 16-episode periodic one), with a Wilson interval."""
@@ -267,6 +295,46 @@ def test_env_is_an_option_of_its_own_not_an_abbreviation(capsys):
     assert rest == ["--env", "gymnasium:X-v0"] and opts.env_kwargs == []
     with pytest.raises(SystemExit):  # an abbreviation is an unknown option, not a guess
         build_train_config(["--env-kw", "a=1", "--distrib"])
+
+
+def test_an_outside_env_without_a_preset_gets_the_outside_preset(tmp_path, monkeypatch, capsys):
+    """Before: `train --env gymnasium:Pendulum-v1` took the demo preset (16 copies, one update
+    per 16 env steps, a hierarchical prior), which ended 20k steps at -1240, no better than
+    random; and every outside run went to runs/demo-seed0."""
+    from behavior_priors.cli import build_train_config, main
+    from behavior_priors.training.presets import get_preset
+
+    outside = get_preset("outside")
+    for env in ("gymnasium:Pendulum-v1", "dm_control:cartpole-swingup", "my_envs:reach"):
+        config, opts = build_train_config(["--env", env, "--seed", "2"])
+        assert opts.preset == "outside"
+        assert config == outside.replace(env=env, seed=2)
+    assert capsys.readouterr().err == ""  # the outside preset has no options of its own to drop
+    config, opts = build_train_config(["--env", "ball-gtt3"])  # native: the demo, as before
+    assert opts.preset == "demo" and config.agent == get_preset("demo").agent
+    config, opts = build_train_config(["--preset", "demo", "--env", "gymnasium:Pendulum-v1"])
+    assert opts.preset == "demo" and config.num_envs == get_preset("demo").num_envs
+    # The default run folder is named after the outside environment, not the preset.
+    monkeypatch.chdir(tmp_path)
+    tiny = [
+        "--total-env-steps",
+        "16",
+        "--warmup-steps",
+        "8",
+        "--batch-size",
+        "2",
+        "--num-envs",
+        "2",
+        "--eval-episodes",
+        "1",
+        "--no-progress",
+    ]
+    assert main(["train", "--env", "gymnasium:Pendulum-v1", *tiny]) == 0
+    assert main(["train", "--env", "dm_control:cartpole-swingup", *tiny]) == 0
+    assert sorted(p.name for p in (tmp_path / "runs").iterdir()) == [
+        "Pendulum-v1-seed0",
+        "cartpole-swingup-seed0",
+    ]
 
 
 USER_ENVS = '''

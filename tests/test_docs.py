@@ -38,10 +38,7 @@ SMALL = {
     ],
     "docs/distral.md": [("120_000)", "2_000)")],
     "docs/envs.md": [
-        (
-            'env_kwargs={"max_episode_steps": 100})',
-            'env_kwargs={"max_episode_steps": 100}, total_env_steps=200, warmup_steps=100)',
-        ),
+        ("total_env_steps=20_000", "total_env_steps=200, warmup_steps=100"),
     ],
     "docs/training.md": [
         ("total_env_steps=50_000, seed=1)", "total_env_steps=300, seed=1, eval_every=300)"),

@@ -11,6 +11,7 @@ import argparse
 import dataclasses
 import json
 import os
+import re
 import sys
 import time
 from collections.abc import Callable
@@ -43,6 +44,11 @@ _positive_int = _int_at_least(1)
 _non_negative_int = _int_at_least(0)
 
 
+def _camera(text: str) -> str | int:
+    """``--camera``: a camera id when the text is a number, else a name (checked by the env)."""
+    return int(text) if text.isdigit() else text
+
+
 # -- train ------------------------------------------------------------------------------------
 
 
@@ -66,7 +72,7 @@ common config overrides (the preset's value unless given; all of them: --help-co
 
 examples:
   behavior-priors train --preset gtt-pointmass-hier --seed 3 --total-env-steps 100000
-  behavior-priors train --env gymnasium:Pendulum-v1 --agent.policy flat --agent.prior none
+  behavior-priors train --env gymnasium:Pendulum-v1 --total-env-steps 20000  # preset outside
   behavior-priors train --resume runs/demo-seed0 --total-env-steps 600000
 """
 
@@ -82,7 +88,11 @@ def _train_parser() -> argparse.ArgumentParser:
         epilog=_COMMON_OVERRIDES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("--preset", default="demo", help="named preset (behavior-priors list presets)")
+    p.add_argument(
+        "--preset",
+        help="named preset (behavior-priors list presets); default: demo, or outside for an "
+        "environment outside the native suite (gymnasium:, dm_control:, ...)",
+    )
     p.add_argument("--run-dir", type=Path, help="run directory (default runs/<preset>-seed<N>)")
     p.add_argument("--resume", type=Path, metavar="RUN_DIR", help="continue this run")
     p.add_argument("--checkpoint-step", type=int, help="with --resume: that checkpoint")
@@ -239,13 +249,16 @@ def _option_values(args: list[str], flag: str) -> list[str] | None:
 
 def build_train_config(argv: list[str]) -> tuple[Any, argparse.Namespace]:
     """``(TrainConfig, wrapper options)`` from ``behavior-priors train`` arguments."""
-    from behavior_priors.training.presets import get_preset
+    from behavior_priors.training.presets import default_preset, get_preset
 
     opts, rest = _train_parser().parse_known_args(argv)
     if opts.help:
         _train_parser().print_help()
         print("\nConfig overrides: behavior-priors train --help-config")
         raise SystemExit(0)
+    if opts.preset is None:
+        env = _option_values(rest, "--env")
+        opts.preset = default_preset(env[0] if env else None)
     try:
         base = get_preset(opts.preset)
     except KeyError as e:
@@ -274,6 +287,18 @@ def _own_env_kwargs(base: Any, config: Any, env_kwargs: dict[str, Any]) -> Any:
     return config.replace(env_kwargs=dict(env_kwargs))
 
 
+def _run_name(preset: str, config: Any) -> str:
+    """The default run folder's name: the preset's, or for the outside preset the
+    environment's (``gymnasium:Pendulum-v1`` -> ``Pendulum-v1``), so that runs on two outside
+    environments do not meet in one folder."""
+    from behavior_priors.training.presets import OUTSIDE
+
+    if preset != OUTSIDE:
+        return preset
+    name = re.sub(r"[^A-Za-z0-9._-]+", "-", config.env.rpartition(":")[2]).strip("-.")
+    return name or OUTSIDE
+
+
 def _cmd_train(argv: list[str]) -> int:
     from behavior_priors.training.run import Interrupted, train
 
@@ -289,7 +314,9 @@ def _cmd_train(argv: list[str]) -> int:
         run_dir = opts.resume
         config = None
     else:
-        run_dir = opts.run_dir or Path("runs") / f"{opts.preset}-seed{config.seed}"
+        run_dir = (
+            opts.run_dir or Path("runs") / f"{_run_name(opts.preset, config)}-seed{config.seed}"
+        )
     distributed = opts.distributed
     if opts.resume:
         from behavior_priors.training.run import read_run
@@ -546,7 +573,13 @@ def _cmd_video(args: argparse.Namespace) -> int:
     steps = args.steps or getattr(env, "episode_steps", 200)
     try:
         frames, used, stats = record(
-            run, env, steps, seed=args.seed, use_prior=args.prior, renderer=args.renderer
+            run,
+            env,
+            steps,
+            seed=args.seed,
+            use_prior=args.prior,
+            renderer=args.renderer,
+            camera=args.camera,
         )
     except ValueError as e:  # e.g. the grid world: no rendering, no arena snapshot
         raise UsageError(f"{run.config.env}: no video: {e}") from None
@@ -559,7 +592,7 @@ def _cmd_video(args: argparse.Namespace) -> int:
 
 def _cmd_plot(args: argparse.Namespace) -> int:
     from behavior_priors.training.logger import read_metrics
-    from behavior_priors.training.plotting import default_metrics, plot_runs
+    from behavior_priors.training.plotting import default_metrics, per_task_metrics, plot_runs
 
     dirs = [Path(d) for d in args.run_dirs]
     lines = []
@@ -576,8 +609,13 @@ def _cmd_plot(args: argparse.Namespace) -> int:
         close = difflib.get_close_matches(missing[0], sorted(available), n=3)
         hint = f"; did you mean {', '.join(close)}?" if close else ""
         raise UsageError(f"no run has metric {missing[0]!r}{hint}")
+    if args.per_task and not any(per_task_metrics(lines, m) for m in metrics):
+        raise UsageError(
+            f"no run logged {' or '.join(metrics)} per task (a single-task environment, or a "
+            "run from before per-task metrics were logged)"
+        )
     out = args.out or (dirs[0] / "curves.png" if len(dirs) == 1 else dirs[0].parent / "curves.png")
-    plot_runs(dirs, out, metrics=metrics)
+    plot_runs(dirs, out, metrics=metrics, per_task=args.per_task)
     print(f"learning curves: {out}")
     return 0
 
@@ -627,8 +665,10 @@ def _cmd_reproduce(args: argparse.Namespace) -> int:
         raise UsageError("--budget-scale must be > 0")
     if args.workers < 1:
         raise UsageError("--workers must be >= 1")
-    out = args.out or Path("results") / args.name
-    if args.workers == 1 and args.vmap_seeds:
+    out = args.out or (args.storage or Path("results")) / args.name
+    if args.ray_address is None and (args.storage or args.cpus_per_task or args.gpus_per_task):
+        raise UsageError("--storage, --cpus-per-task and --gpus-per-task go with --ray-address")
+    if args.workers == 1 and args.vmap_seeds and args.ray_address is None:
         # Batched seeds in this process: split them over one XLA device per core.
         from behavior_priors.training.devices import use_host_devices
 
@@ -642,8 +682,11 @@ def _cmd_reproduce(args: argparse.Namespace) -> int:
             args.workers,
             vmap_seeds=args.vmap_seeds,
             publish=None if args.publish is None else str(args.publish),
+            ray_address=args.ray_address,
+            cpus_per_unit=args.cpus_per_task or 1.0,
+            gpus_per_unit=args.gpus_per_task or 0.0,
         )
-    except ValueError as e:  # e.g. --out holds another experiment
+    except (ValueError, ImportError) as e:  # e.g. --out holds another experiment
         raise UsageError(str(e)) from None
     print(f"report: {report.path}\ncurves: {report.figure}")
     if report.verdict is not None:
@@ -750,11 +793,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--steps", type=_positive_int, help="control steps (default one episode)")
     p.add_argument("--format", choices=("gif", "mp4"), default="gif")
     p.add_argument("--renderer", choices=("auto", "mujoco", "schematic"), default="auto")
+    p.add_argument(
+        "--camera",
+        type=_camera,
+        help="MuJoCo view of a native-suite run: top (default: from above, fitted to the\n"
+        "arena), track (behind the body, following it), or another camera of the model\n"
+        "by name or id; not with the schematic, which is always top-down",
+    )
     p.set_defaults(func=_cmd_video)
     p = sub.add_parser("plot", help="learning curves of runs (mean and 95%% CI across seeds)")
     p.add_argument("run_dirs", nargs="+")
     p.add_argument("--out", type=Path, help="PNG path")
     p.add_argument("--metric", action="append", help="metric to plot (repeatable)")
+    p.add_argument(
+        "--per-task",
+        action="store_true",
+        help="one curve per task (multi-task runs): return, and success where the task has it",
+    )
     p.set_defaults(func=_cmd_plot)
     p = sub.add_parser("list", help="presets, environments, bodies, tasks")
     p.add_argument(
@@ -795,6 +850,28 @@ def build_parser() -> argparse.ArgumentParser:
         help="train the new seeds of each method and task batched (one environment, replay, "
         "actor call and update for all of them), split among the workers (default; "
         "docs/benchmarks.md, 'Many seeds')",
+    )
+    c = p.add_argument_group("on a Ray cluster (docs/distributed.md, 'Experiments on a cluster')")
+    c.add_argument(
+        "--ray-address",
+        metavar="ADDR",
+        help="train the runs as Ray tasks on this cluster (auto, HOST:PORT); the experiment "
+        "directory must be on a filesystem every node shares",
+    )
+    c.add_argument(
+        "--storage",
+        type=Path,
+        metavar="DIR",
+        help="shared directory for the experiment (default --out: DIR/NAME)",
+    )
+    c.add_argument(
+        "--cpus-per-task", type=float, metavar="N", help="CPUs per run or group of seeds (1)"
+    )
+    c.add_argument(
+        "--gpus-per-task",
+        type=float,
+        metavar="N",
+        help="GPUs per run or group of seeds (0; the learner's JAX needs a CUDA wheel there)",
     )
     p.add_argument(
         "--publish",

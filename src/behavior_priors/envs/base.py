@@ -15,7 +15,9 @@ Step semantics (the dm_env convention, batched, with *next-step* auto-reset):
   Retrace cut traces there.
 * ``task_id`` ``[B]`` int32 is the stable integer of the task each copy is running (0 for
   single-task environments); it is also in the observation as ``task/id_onehot`` where a
-  multi-task environment exposes it.
+  multi-task environment exposes it. An environment may name its tasks with an optional
+  attribute ``task_names`` (a sequence indexed by task id; the native MuJoCo suite has one):
+  per-task metrics then carry the names instead of the ids.
 
 Randomness is explicit: ``reset(seed)`` seeds a numpy ``Generator`` per environment; the same
 seed and actions give the same numbers.

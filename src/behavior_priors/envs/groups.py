@@ -61,6 +61,11 @@ class StackedEnv:
         self.group_size = envs[0].num_envs
         self.num_envs = self.group_size * len(envs)
 
+    @property
+    def task_names(self) -> list[str] | None:
+        """The parts' task names (the optional attribute of :mod:`behavior_priors.envs.base`)."""
+        return getattr(self.envs[0], "task_names", None)
+
     def observation_spec(self):
         return self.envs[0].observation_spec()
 

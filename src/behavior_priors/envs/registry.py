@@ -130,6 +130,14 @@ def register(name: str, factory: str, description: str = "", **kwargs: Any) -> N
     _REGISTRY[name] = EnvEntry(name, factory, dict(kwargs), description)
 
 
+def is_native(name: str) -> bool:
+    """Whether ``name`` is an environment of this package's own suite (registered with a factory
+    in ``behavior_priors``), as opposed to an outside one: a Gymnasium id, a dm_control task, a
+    plugin, a user's ``module:callable`` or a name a user registered."""
+    entry = _REGISTRY.get(name) if isinstance(name, str) else None
+    return entry is not None and entry.factory.startswith("behavior_priors.")
+
+
 def _plugins() -> dict[str, Any]:
     """``{name: EntryPoint}`` of installed packages' environments (``ENTRY_POINT_GROUP``)."""
     return {ep.name: ep for ep in entry_points(group=ENTRY_POINT_GROUP)}
@@ -195,9 +203,10 @@ def _first_then(first: Any, build: Callable[[], Any]) -> Callable[[], Any]:
 def _make_gymnasium(env_id: str, num_envs: int, kwargs: dict[str, Any]) -> Env:
     import gymnasium as gym
 
-    from behavior_priors.envs.adapters.from_gymnasium import FromGymnasium
+    from behavior_priors.envs.adapters.from_gymnasium import FromGymnasium, route_mujoco_warnings
 
     options, rest = _split_options(kwargs)
+    route_mujoco_warnings()  # before the first model loads
     # Frames on demand (videos); building the renderer waits until the first render().
     rest.setdefault("render_mode", "rgb_array")
     try:

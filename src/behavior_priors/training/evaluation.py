@@ -76,10 +76,7 @@ def collect_group_episodes(
     stats = _collect(env, env.reset_groups(seeds), -(-num_episodes // n), choose, max_steps)
     out = []
     for g in range(len(seeds)):
-        mine = [j for j, c in enumerate(stats.copies) if g * n <= c < (g + 1) * n]
-        part = EpisodeStats(
-            *([getattr(stats, f)[j] for j in mine] for f in EpisodeStats.__dataclass_fields__)
-        )
+        part = stats.select(j for j, c in enumerate(stats.copies) if g * n <= c < (g + 1) * n)
         part.copies = [c - g * n for c in part.copies]
         out.append(_first(part, num_episodes))
     return out
@@ -101,21 +98,12 @@ def _collect(
     for _ in range(max_steps):
         ts = env.step(choose(ts))
         ended = tracker.observe(ts)
-        for i, r, n, s, t in zip(
-            ended.copies,
-            ended.returns,
-            ended.lengths,
-            ended.successes,
-            ended.task_ids,
-            strict=True,
-        ):
+        keep = []
+        for j, i in enumerate(ended.copies):  # a copy ends at most one episode per step
             if counts[i] < per_copy:
                 counts[i] += 1
-                stats.returns.append(r)
-                stats.lengths.append(n)
-                stats.successes.append(s)
-                stats.task_ids.append(t)
-                stats.copies.append(int(i))
+                keep.append(j)
+        stats.extend(ended.select(keep))
         if counts.min() >= per_copy:
             return stats
     raise RuntimeError(
@@ -125,14 +113,7 @@ def _collect(
 
 
 def _first(stats: EpisodeStats, n: int) -> EpisodeStats:
-    keep = slice(0, n)
-    return EpisodeStats(
-        stats.returns[keep],
-        stats.lengths[keep],
-        stats.successes[keep],
-        stats.task_ids[keep],
-        stats.copies[keep],
-    )
+    return stats.select(range(min(n, len(stats))))
 
 
 def random_action_stats(env: Env, num_episodes: int, rng: np.random.Generator) -> dict[str, float]:

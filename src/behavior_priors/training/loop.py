@@ -44,7 +44,13 @@ from behavior_priors.replay import SequenceReplay
 from behavior_priors.training.acting import make_array_actor
 from behavior_priors.training.actions import ActionLayout
 from behavior_priors.training.config import TrainConfig
-from behavior_priors.training.episodes import EpisodeStats, EpisodeTracker
+from behavior_priors.training.episodes import (
+    EpisodeStats,
+    EpisodeTracker,
+    recent_from_state,
+    recent_state,
+    task_names_of,
+)
 from behavior_priors.training.evaluation import run_episodes
 from behavior_priors.training.session import Cadence, log_line
 
@@ -110,7 +116,8 @@ class Trainer:
         self.ts = self.env.reset(c.seed)
         self.tracker = EpisodeTracker(c.num_envs)
         self.tracker.observe(self.ts)
-        self.recent_window: deque = deque(maxlen=100)  # (return, success) of recent episodes
+        # (return, success, task id) of the recent episodes: the charts/ figures' window
+        self.recent_window: deque = deque(maxlen=100)
         self.env_steps = 0
         self.updates = 0
         self.update_debt = 0.0
@@ -199,7 +206,7 @@ class Trainer:
             c.eval_episodes,
             seed=c.seed + 10_007 + self.env_steps,
         )
-        return {f"eval/{k}": v for k, v in stats.summary().items()}
+        return stats.metrics("eval", task_names_of(self.eval_env))
 
     def run(
         self,
@@ -224,7 +231,7 @@ class Trainer:
             if should_stop is not None and should_stop():
                 return self.last_eval
             ended = self.step()
-            self.recent_window.extend(zip(ended.returns, ended.successes, strict=True))
+            self.recent_window.extend(ended.outcomes())
             if logs.due(self.env_steps) or self.env_steps >= total:
                 now = time.perf_counter()
                 self.wall_time, t_wall = self.wall_time + now - t_wall, now
@@ -265,7 +272,7 @@ class Trainer:
                 "returns": self.tracker.returns,
                 "lengths": self.tracker.lengths,
                 "success": self.tracker.success,
-                "recent": np.array(list(self.recent_window), np.float64).reshape(-1, 2),
+                **recent_state(self.recent_window),
             },
             "counters": {
                 "env_steps": np.int64(self.env_steps),
@@ -295,9 +302,7 @@ class Trainer:
         self.tracker.lengths[:] = e["lengths"]
         self.tracker.success[:] = e["success"]
         self.recent_window.clear()
-        self.recent_window.extend(
-            (float(r), bool(s)) for r, s in np.asarray(e["recent"]).reshape(-1, 2)
-        )
+        self.recent_window.extend(recent_from_state(e))
         c = state["counters"]
         self.env_steps, self.updates = int(c["env_steps"]), int(c["updates"])
         self.update_debt = float(c["update_debt"])
@@ -326,6 +331,8 @@ class Trainer:
             steps_before,
             updates_before,
             self.wall_time,
+            task_names_of(self.env),
+            self.tracker.reports_success,
         )
         if self.pending_metrics is not None:
             m = jax.device_get(self.pending_metrics)

@@ -55,7 +55,12 @@ from behavior_priors.training.acting import make_vmapped_actor
 from behavior_priors.training.actions import ActionLayout
 from behavior_priors.training.checkpoint import CheckpointError
 from behavior_priors.training.config import TrainConfig
-from behavior_priors.training.episodes import EpisodeTracker
+from behavior_priors.training.episodes import (
+    EpisodeTracker,
+    recent_from_state,
+    recent_state,
+    task_names_of,
+)
 from behavior_priors.training.evaluation import collect_group_episodes
 from behavior_priors.training.loop import (
     RunResult,
@@ -216,8 +221,8 @@ class MultiSeedTrainer:
         self.ts = self.env.step(self.actions.to_env(action))
         self.env_steps += B
         ended = self.tracker.observe(self.ts)
-        for copy, r, ok in zip(ended.copies, ended.returns, ended.successes, strict=True):
-            self.runs[copy // B].recent_window.append((r, ok))
+        for copy, outcome in zip(ended.copies, ended.outcomes(), strict=True):
+            self.runs[copy // B].recent_window.append(outcome)
 
     def learn(self) -> None:
         """Dispatch the updates owed for the batched step about to be taken: each is one
@@ -270,7 +275,8 @@ class MultiSeedTrainer:
             return self.actions.to_env(np.nan_to_num(a.reshape(S * n, *a.shape[2:])))
 
         stats = collect_group_episodes(env, c.eval_episodes, seeds, choose)
-        return [{f"eval/{k}": v for k, v in s.summary().items()} for s in stats]
+        names = task_names_of(env)
+        return [s.metrics("eval", names) for s in stats]
 
     def log_lines(
         self, elapsed: float, steps_before: int, updates_before: int
@@ -283,6 +289,7 @@ class MultiSeedTrainer:
             metrics = jax.device_get(self.pending_metrics)
             self.pending_metrics = None
         lines = {}
+        names = task_names_of(self.env)
         for i in self.live():
             run = self.runs[i]
             line = log_line(
@@ -293,6 +300,8 @@ class MultiSeedTrainer:
                 steps_before,
                 updates_before,
                 self.wall_time,
+                names,
+                self.tracker.reports_success,
             )
             if metrics is not None:
                 mine = {k: float(v[i]) for k, v in metrics.items()}
@@ -384,7 +393,7 @@ class MultiSeedTrainer:
                 "returns": self.tracker.returns[part],
                 "lengths": self.tracker.lengths[part],
                 "success": self.tracker.success[part],
-                "recent": np.array(list(run.recent_window), np.float64).reshape(-1, 2),
+                **recent_state(run.recent_window),
             },
             "counters": {
                 "env_steps": np.int64(self.env_steps),
@@ -439,9 +448,7 @@ class MultiSeedTrainer:
             arr[:] = np.concatenate([np.asarray(s["episodes"][name]) for s in states])
         for run, s in zip(self.runs, states, strict=True):
             run.recent_window.clear()
-            run.recent_window.extend(
-                (float(r), bool(ok)) for r, ok in np.asarray(s["episodes"]["recent"]).reshape(-1, 2)
-            )
+            run.recent_window.extend(recent_from_state(s["episodes"]))
         c = states[0]["counters"]
         self.env_steps, self.updates = int(c["env_steps"]), int(c["updates"])
         self.update_debt = float(c["update_debt"])

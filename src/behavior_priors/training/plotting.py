@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
+from behavior_priors.training.episodes import TASK_PREFIX
 from behavior_priors.training.logger import read_metrics
 
 
@@ -88,34 +90,56 @@ def group_runs(run_dirs: Sequence[str | Path]) -> dict[str, list[Path]]:
     return dict(groups)
 
 
-def plot_runs(
+def per_task_metrics(lines: Sequence[dict], metric: str) -> list[str]:
+    """The per-task metrics of ``metric`` in metric log ``lines``
+    (``{metric}/task_<label>``, :func:`~behavior_priors.training.episodes.per_task_means`),
+    in the order of their labels (numbers by value: ``task_2`` before ``task_10``)."""
+    prefix = f"{metric}/{TASK_PREFIX}"
+    found = {k for line in lines for k in line if k.startswith(prefix)}
+
+    def natural(key: str) -> list:
+        # re.split with a group alternates text and digits, so two keys compare part by part.
+        return [int(p) if p.isdigit() else p for p in re.split(r"(\d+)", key)]
+
+    return sorted(found, key=natural)
+
+
+# Per-task curves overlap: each task gets its own marker as well as its colour, and each group
+# of runs its own line style.
+_TASK_MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*", "<", ">")
+_GROUP_STYLES = ("-", "--", ":", "-.")
+
+
+def learning_curves(
     run_dirs: Sequence[str | Path],
-    out: str | Path,
     metrics: Sequence[str] = ("charts/episode_return", "eval/episode_return"),
     title: str | None = None,
-) -> Path:
-    """Plot each metric (one panel each) for each group of runs, mean and 95% interval."""
+    per_task: bool = False,
+):
+    """The figure :func:`plot_runs` saves (a ``matplotlib.figure.Figure``; close it with
+    ``matplotlib.pyplot.close``): one panel per metric, one curve per group of runs (mean and
+    95% interval across its seeds). ``per_task``: a panel whose metric was logged per task
+    (:func:`per_task_metrics`) draws one curve per task and group instead, with markers,
+    labelled ``"<group>: <task> (n=<seeds>)"``; other panels are drawn as without it."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     groups = group_runs(run_dirs)
+    lines = (
+        [ln for dirs in groups.values() for d in dirs for ln in read_metrics(d)] if per_task else []
+    )
     fig, axes = plt.subplots(1, len(metrics), figsize=(5.5 * len(metrics), 4), squeeze=False)
     for ax, metric in zip(axes[0], metrics, strict=True):
-        plotted = False
-        for label, dirs in sorted(groups.items()):
-            try:
-                steps, mean, low, high, n = aggregate(dirs, metric)
-            except KeyError:
-                continue
-            # Markers on sparse curves (evaluations), so a single point shows.
-            marker = "o" if len(steps) <= 30 else None
-            (line,) = ax.plot(steps, mean, marker=marker, markersize=4, label=f"{label} (n={n})")
-            ax.fill_between(steps, low, high, color=line.get_color(), alpha=0.25, linewidth=0)
-            plotted = True
+        tasks = per_task_metrics(lines, metric)
+        if tasks:
+            plotted = _draw_per_task(ax, groups, tasks)
+            ax.set_ylabel(f"{metric} (per task)")
+        else:
+            plotted = _draw_groups(ax, groups, metric)
+            ax.set_ylabel(metric)
         ax.set_xlabel("environment steps")
-        ax.set_ylabel(metric)
         ax.grid(alpha=0.3)
         if plotted:
             ax.legend(fontsize=8)
@@ -124,6 +148,65 @@ def plot_runs(
     if title:
         fig.suptitle(title)
     fig.tight_layout()
+    return fig
+
+
+def _draw_groups(ax, groups: dict[str, list[Path]], metric: str) -> bool:
+    """One curve per group (mean and 95% interval); whether any was drawn."""
+    plotted = False
+    for label, dirs in sorted(groups.items()):
+        try:
+            steps, mean, low, high, n = aggregate(dirs, metric)
+        except KeyError:
+            continue
+        # Markers on sparse curves (evaluations), so a single point shows.
+        marker = "o" if len(steps) <= 30 else None
+        (line,) = ax.plot(steps, mean, marker=marker, markersize=4, label=f"{label} (n={n})")
+        ax.fill_between(steps, low, high, color=line.get_color(), alpha=0.25, linewidth=0)
+        plotted = True
+    return plotted
+
+
+def _draw_per_task(ax, groups: dict[str, list[Path]], tasks: Sequence[str]) -> bool:
+    """One curve per task metric in ``tasks`` and group (mean and 95% interval across the
+    group's seeds that logged it); whether any was drawn."""
+    plotted = False
+    for g, (label, dirs) in enumerate(sorted(groups.items())):
+        for t, key in enumerate(tasks):
+            try:
+                steps, mean, low, high, n = aggregate(dirs, key)
+            except KeyError:  # no episode of this task in some run of the group
+                continue
+            name = key.rsplit("/", 1)[1].removeprefix(TASK_PREFIX)
+            # Every point marked on sparse curves, about 20 spread over a dense one.
+            (line,) = ax.plot(
+                steps,
+                mean,
+                color=f"C{t % 10}",
+                linestyle=_GROUP_STYLES[g % len(_GROUP_STYLES)],
+                marker=_TASK_MARKERS[t % len(_TASK_MARKERS)],
+                markevery=max(1, len(steps) // 20),
+                markersize=4,
+                label=f"{label}: {name} (n={n})",
+            )
+            ax.fill_between(steps, low, high, color=line.get_color(), alpha=0.15, linewidth=0)
+            plotted = True
+    return plotted
+
+
+def plot_runs(
+    run_dirs: Sequence[str | Path],
+    out: str | Path,
+    metrics: Sequence[str] = ("charts/episode_return", "eval/episode_return"),
+    title: str | None = None,
+    per_task: bool = False,
+) -> Path:
+    """Plot each metric (one panel each) for each group of runs, mean and 95% interval, into
+    the PNG ``out`` (:func:`learning_curves`; ``per_task``: one curve per task where the
+    metric was logged per task)."""
+    fig = learning_curves(run_dirs, metrics, title, per_task)
+    import matplotlib.pyplot as plt
+
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out, dpi=100)

@@ -17,6 +17,12 @@ Tasks: ``gtt`` (go to one of 3 targets), ``gtt1`` (one target: an easy sanity ta
 ``ball``, ``ant``, ``quadruped``; ``tworooms`` and ``fourrooms`` (go to one of 4 corner goals)
 for the ``gridworld`` body. ``demo`` is ``gtt-pointmass-hier`` with learning rates of 2e-3
 (``DEMO_AGENT``) and 16 environment copies at one update per batched step (``DEMO_TRAIN``).
+
+``outside`` is for environments from outside the native suite (``gymnasium:<id>``,
+``dm_control:<domain>-<task>``, a plugin or ``module:callable``): a flat policy without a
+prior, small networks and one update per environment step (:data:`OUTSIDE_CONFIG`).
+``behavior-priors train --env NAME`` without ``--preset`` picks it for such a name
+(:func:`default_preset`).
 """
 
 from __future__ import annotations
@@ -151,6 +157,7 @@ def valid_combination(task: str, body: str, method: str) -> bool:
 # ``gtt-*`` presets, which the committed experiments ran, keep 1e-3 (docs/benchmarks.md,
 # "Learning rates of 2e-3 for the demo").
 DEMO = "gtt-pointmass-hier"
+DEMO_NAME = "demo"
 DEMO_AGENT: dict[str, Any] = {
     "policy_learning_rate": 2e-3,
     "critic_learning_rate": 2e-3,
@@ -163,6 +170,48 @@ DEMO_AGENT: dict[str, Any] = {
 # (median, seeds 0-4) against 90k and 28.8 s with 8 copies; with 32 copies, 190k and 22.1 s
 # (docs/benchmarks.md, "16 environment copies for the demo").
 DEMO_TRAIN: dict[str, Any] = {"num_envs": 16, "updates_per_env_step": 1 / 16}
+
+
+# ``outside`` (the agent's defaults otherwise): one update per environment step (the native
+# presets' 1 per 8 or 16 copies is for their many multi-task copies), 8 copies, [64, 64]
+# networks at learning rates of 1e-3, 32 windows of 8 steps and one action sample for the
+# bootstrap value. Measured on Gymnasium and dm_control tasks in docs/outside-envs.md. A flat
+# policy without a prior: a single-task environment has no task/ input for information
+# asymmetry to hide from a prior (docs/envs.md); add one with --agent.prior flat.
+OUTSIDE = "outside"
+OUTSIDE_AGENT: dict[str, Any] = dict(
+    policy="flat",
+    prior="none",
+    policy_hidden=(64, 64),
+    prior_hidden=(64, 64),
+    critic_hidden=(64, 64),
+    policy_learning_rate=1e-3,
+    critic_learning_rate=1e-3,
+    prior_learning_rate=1e-3,
+    num_action_samples=1,
+)
+OUTSIDE_TRAIN: dict[str, Any] = dict(
+    env="gymnasium:Pendulum-v1",
+    num_envs=8,
+    total_env_steps=100_000,
+    sequence_length=8,
+    batch_size=32,
+    warmup_steps=1_000,
+    updates_per_env_step=1.0,
+    eval_every=10_000,
+    eval_episodes=8,
+    log_every=2_000,
+    checkpoint_every=20_000,
+)
+
+
+def default_preset(env: str | None) -> str:
+    """The preset ``behavior-priors train`` uses without ``--preset``: ``outside`` for an
+    environment outside the native suite (any name that is not a built-in registered one),
+    else ``demo``."""
+    from behavior_priors.envs.registry import is_native
+
+    return DEMO_NAME if env is None or is_native(env) else OUTSIDE
 
 
 def _build(task: str, body: str, method: str) -> TrainConfig:
@@ -184,14 +233,16 @@ def preset_names() -> list[str]:
     names = [
         f"{t}-{b}-{m}" for t in TASKS for b in BODIES for m in METHODS if valid_combination(t, b, m)
     ]
-    return ["demo", *names]
+    return [DEMO_NAME, OUTSIDE, *names]
 
 
 def get_preset(name: str) -> TrainConfig:
     """The :class:`TrainConfig` of a preset; ``KeyError`` with suggestions if unknown."""
-    if name == "demo":
+    if name == DEMO_NAME:
         config = get_preset(DEMO)
         return config.replace(agent=config.agent.replace(**DEMO_AGENT), **DEMO_TRAIN)
+    if name == OUTSIDE:
+        return TrainConfig(agent=SVG0Config(**OUTSIDE_AGENT), **OUTSIDE_TRAIN)
     parts = name.split("-", 2)
     if (
         len(parts) == 3

@@ -37,7 +37,7 @@ import shutil
 import signal
 import stat
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -46,6 +46,7 @@ from behavior_priors import __version__
 from behavior_priors.envs.registry import require_consent
 from behavior_priors.training.checkpoint import Checkpointer
 from behavior_priors.training.config import TrainConfig
+from behavior_priors.training.episodes import recent_metrics
 from behavior_priors.training.files import atomic_write_text
 from behavior_priors.training.logger import METRICS_FILE, MetricLogger, read_metrics
 
@@ -198,22 +199,22 @@ class Cadence:
 def log_line(
     env_steps: int,
     updates: int,
-    recent: Iterable[tuple[float, bool]],
+    recent: Iterable[tuple[float, bool, int]],
     elapsed: float,
     steps_before: int,
     updates_before: int,
     wall_time: float,
+    task_names: Sequence[str] | None = None,
+    reports_success: bool = True,
 ) -> dict[str, float]:
-    """The part of a log line every loop makes: counters, recent episodes (``charts/``) and
-    speed since the previous line (``perf/``). ``recent``: (return, success) of recent
-    episodes; ``elapsed``: seconds since the previous line; ``wall_time``: training seconds
-    so far, across resumes."""
+    """The part of a log line every loop makes: counters, recent episodes (``charts/``, per
+    task too in a multi-task environment) and speed since the previous line (``perf/``).
+    ``recent``: (return, success, task id) of recent episodes; ``elapsed``: seconds since the
+    previous line; ``wall_time``: training seconds so far, across resumes; ``task_names`` and
+    ``reports_success``: the environment's (see
+    :func:`~behavior_priors.training.episodes.recent_metrics`)."""
     line: dict[str, float] = {"env_steps": env_steps, "perf/updates": updates}
-    recent = list(recent)
-    if recent:
-        returns, successes = zip(*recent, strict=True)
-        line["charts/episode_return"] = float(sum(returns) / len(returns))
-        line["charts/success_rate"] = float(sum(map(float, successes)) / len(successes))
+    line.update(recent_metrics(recent, task_names, reports_success))
     elapsed = max(elapsed, 1e-9)
     line["perf/env_steps_per_s"] = (env_steps - steps_before) / elapsed
     line["perf/updates_per_s"] = (updates - updates_before) / elapsed

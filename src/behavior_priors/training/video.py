@@ -2,11 +2,14 @@
 
 Two kinds of frames:
 
-* ``"mujoco"``: RGB frames from ``mujoco.Renderer`` with the tracking camera; needs an OpenGL
-  backend (``MUJOCO_GL=egl`` or ``osmesa`` on a headless machine, see
-  :mod:`behavior_priors.envs.mujoco.rendering`);
+* ``"mujoco"``: RGB frames from ``mujoco.Renderer``; for the native suite by default from
+  above, fitted to the arena (``camera="top"``; ``"track"`` follows the body from behind, see
+  :meth:`MujocoTaskEnv.view`); needs an OpenGL backend (``MUJOCO_GL=egl`` or ``osmesa`` on a
+  headless machine, see :mod:`behavior_priors.envs.mujoco.rendering`). Adapted environments
+  (Gymnasium, dm_control) draw their own frames;
 * ``"schematic"``: a top-down drawing of the arena (walls, targets, boxes, the body and its
-  trail) made with matplotlib from :meth:`MujocoTaskEnv.snapshot`; needs no OpenGL.
+  trail) made with matplotlib from :meth:`MujocoTaskEnv.snapshot`; needs no OpenGL, and has no
+  camera to choose.
 
 ``renderer="auto"`` uses MuJoCo when a GL context can be made and the schematic otherwise, and
 says which it used. Files are GIF (imageio + Pillow) or MP4 (needs ``imageio-ffmpeg``).
@@ -40,6 +43,7 @@ def record(
     deterministic: bool | None = None,
     renderer: Renderer = "auto",
     size: tuple[int, int] = (320, 240),
+    camera: str | int | None = None,
 ) -> tuple[list[np.ndarray], str, dict[str, float]]:
     """Roll out copy 0 of ``env`` for ``num_steps`` control steps and render every step.
 
@@ -51,6 +55,10 @@ def record(
         whose interest is the behaviour it samples).
       renderer: see the module docstring.
       size: ``(width, height)`` in pixels.
+      camera: the MuJoCo view of a native-suite environment: ``"top"`` (its default, fitted to
+        the arena), ``"track"``, or another camera of the model by name or id. None: the
+        environment's default. A camera with schematic frames is a ``ValueError`` (the
+        schematic is always top-down), as is an unknown one (before any rendering).
 
     Returns:
       ``(frames [H, W, 3] uint8, renderer used, {"return", "successes", "episodes"})``.
@@ -64,7 +72,7 @@ def record(
     state = initial_actor_state(agent, env.num_envs)
     key = jax.random.PRNGKey(seed)
     ts = env.reset(seed)
-    draw, used = _frame_function(env, renderer, size)
+    draw, used = _frame_function(env, renderer, size, camera)
     trail: list[np.ndarray] = []
     frames = [draw(trail)]
     total, successes, episodes = 0.0, 0, 0
@@ -82,23 +90,39 @@ def record(
 
 
 def _frame_function(
-    env: Env, renderer: Renderer, size: tuple[int, int]
+    env: Env, renderer: Renderer, size: tuple[int, int], camera: str | int | None = None
 ) -> tuple[Callable[[list], np.ndarray], str]:
     width, height = size
     global _GL_FAILED
     render_error = None
+    kwargs = {} if camera is None else {"camera": camera}
+    if camera is not None:
+        _check_camera(env, renderer, camera, size)
     if renderer == "auto" and not _renders_frames(env):
         renderer = "schematic"  # e.g. the grid world's render() draws text
     if renderer == "mujoco" or (renderer == "auto" and not _GL_FAILED):
         try:
-            env.render(0, width=width, height=height)
-            return (lambda _trail: env.render(0, width=width, height=height)), "mujoco"
+            env.render(0, width=width, height=height, **kwargs)
+            return (lambda _trail: env.render(0, width=width, height=height, **kwargs)), "mujoco"
+        except ImportError:
+            raise  # a missing package (pygame for Gymnasium's classic control): its own message
         except Exception as e:
             # A second failed GL start in one process can abort it: remember the failure.
             _GL_FAILED = True
             if renderer == "mujoco":
                 raise
             render_error = e
+    if camera is not None:
+        # Frames from another view than the one asked for would mislead: say why instead.
+        why = (
+            f"rendering failed ({type(render_error).__name__}: {render_error})"
+            if render_error is not None
+            else "rendering failed earlier in this process (no GL backend?)"
+        )
+        raise ValueError(
+            f"camera={camera!r} needs MuJoCo frames, but {why}; without a camera the video "
+            "falls back to the top-down schematic"
+        )
     if not hasattr(env, "snapshot"):
         if not _renders_frames(env):
             raise ValueError(
@@ -115,6 +139,22 @@ def _frame_function(
             f"{type(env).__name__} has no arena snapshot() for a schematic"
         )
     return (lambda trail: schematic_frame(env.snapshot(0), trail, size)), "schematic"
+
+
+def _check_camera(env: Env, renderer: Renderer, camera: str | int, size: tuple[int, int]) -> None:
+    """A clear ``ValueError`` for a camera that cannot be honoured, before anything renders."""
+    if renderer == "schematic":
+        raise ValueError(
+            f"camera={camera!r} chooses a MuJoCo view, but the schematic is always drawn from "
+            "above; drop the camera, or render with MuJoCo (renderer 'mujoco' or 'auto')"
+        )
+    view = getattr(env, "view", None)
+    if not callable(view):
+        raise ValueError(
+            f"{type(env).__name__} has no cameras to choose from: a camera is chosen only for "
+            "the native MuJoCo suite (adapted environments draw their own frames)"
+        )
+    view(camera, *size)  # an unknown camera: ValueError naming the valid ones
 
 
 def _renders_frames(env: Env) -> bool:

@@ -1,5 +1,8 @@
 """Gymnasium environments under our protocol: key mapping, step types, auto-reset, round trip."""
 
+import subprocess
+import sys
+
 import gymnasium as gym
 import numpy as np
 import pytest
@@ -196,6 +199,30 @@ def test_render_gives_the_environments_frame_and_a_clear_error_without_rgb_array
         plain.render(0)
 
 
+class _NeedsAPackage(_Painted):
+    """Renders like a Gymnasium environment whose drawing package is missing."""
+
+    message = 'pygame is not installed, run `pip install "gymnasium[classic-control]"`'
+
+    def render(self):
+        raise gym.error.DependencyNotInstalled(self.message)
+
+
+class _NeedsBox2d(_NeedsAPackage):
+    message = "box2d is not installed,\n run `pip install swig` first"
+
+
+def test_render_without_its_package_is_one_import_error_naming_what_to_install():
+    """Before: Gymnasium's DependencyNotInstalled, which names gymnasium's extra, not ours."""
+    env = from_gymnasium(lambda: _NeedsAPackage("rgb_array"), num_envs=1, seed=0)
+    with pytest.raises(ImportError, match=r"pip install 'behavior-priors\[classic-control\]'$"):
+        env.render(0)
+    # Another missing package: Gymnasium's own advice, on one line.
+    env = from_gymnasium(lambda: _NeedsBox2d("rgb_array"), num_envs=1, seed=0)
+    with pytest.raises(ImportError, match=r"cannot render: box2d is not installed, run `pip"):
+        env.render(0)
+
+
 def test_gymnasium_names_are_made_ready_to_render():
     from behavior_priors.envs.registry import make
 
@@ -203,3 +230,23 @@ def test_gymnasium_names_are_made_ready_to_render():
     assert env.envs[0].render_mode == "rgb_array"
     env = make("gymnasium:Pendulum-v1", num_envs=1, render_mode=None)  # the user's choice wins
     assert env.envs[0].render_mode is None
+
+
+def test_a_gymnasium_mujoco_model_writes_no_log_file_into_the_working_directory(tmp_path):
+    """Before: making ``gymnasium:HalfCheetah-v5`` appended MuJoCo's load warning ("'settotalmass'
+    is deprecated") to ``MUJOCO_LOG.TXT`` in the working directory, outside any run directory.
+    A fresh process: MuJoCo's warning handler is process-wide."""
+    pytest.importorskip("mujoco")
+    code = (
+        "import warnings\n"
+        "from behavior_priors.envs.registry import make\n"
+        "with warnings.catch_warnings(record=True) as caught:\n"
+        "    warnings.simplefilter('always')\n"
+        "    make('gymnasium:HalfCheetah-v5', num_envs=2)\n"
+        "print(sum('MuJoCo: ' in str(w.message) for w in caught))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, check=True
+    )
+    assert list(tmp_path.iterdir()) == []
+    assert int(done.stdout.split()[-1]) >= 1  # the warning is still shown, as a Python warning

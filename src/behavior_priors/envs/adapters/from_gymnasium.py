@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import difflib
 import re
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 
 import gymnasium as gym
@@ -95,6 +96,7 @@ class FromGymnasium:
         self._env_fn = env_fn
         self._success = success_fn(success)
         self._task_ids = TaskIds(task_id, self.num_envs, sources="both")
+        route_mujoco_warnings()
         self.envs = [env_fn() for _ in range(self.num_envs)]
         space = self.envs[0].observation_space
         self._space = space
@@ -135,14 +137,29 @@ class FromGymnasium:
         ``render()``, so its size is the environment's (``width``/``height`` are for the
         protocol; Gymnasium fixes the size at ``make``). Needs ``render_mode="rgb_array"``
         (``gymnasium:<id>`` names set it) and the environment's renderer (e.g. ``pygame`` for
-        the classic-control tasks)."""
+        the classic-control tasks: ``pip install 'behavior-priors[classic-control]'``).
+
+        Raises:
+          ImportError: the renderer's package is missing; one line naming what to install.
+        """
         env = self.envs[index]
+        name = env.spec.id if env.spec else type(env).__name__
         if env.render_mode != "rgb_array":
             raise ValueError(
-                f"{env.spec.id if env.spec else type(env).__name__} was made with render_mode="
-                f"{env.render_mode!r}; make it with render_mode='rgb_array' to record videos"
+                f"{name} was made with render_mode={env.render_mode!r}; make it with "
+                "render_mode='rgb_array' to record videos"
             )
-        frame = env.render()
+        try:
+            frame = env.render()
+        except gym.error.DependencyNotInstalled as e:
+            # Gymnasium's message names its own extra; ours installs the same package.
+            message = " ".join(str(e).split())
+            if "pygame" in message.lower():
+                raise ImportError(
+                    f"{name} draws its frames with pygame, which is not installed: "
+                    "pip install 'behavior-priors[classic-control]'"
+                ) from e
+            raise ImportError(f"{name} cannot render: {message}") from e
         if frame is None:
             raise ValueError("the environment's render() returned no frame")
         return np.asarray(frame, np.uint8)
@@ -323,6 +340,24 @@ class FromGymnasium:
     def _timestep(self, step_type, reward, discount) -> TimeStep:
         info = {} if self._success is None else {"success": self._success_now.copy()}
         return TimeStep(step_type, self._stack(), reward, discount, self._task_id.copy(), info)
+
+
+def _mujoco_warning(text: str) -> None:
+    warnings.warn(f"MuJoCo: {text.strip()}", RuntimeWarning, stacklevel=2)
+
+
+def route_mujoco_warnings() -> None:
+    """Send MuJoCo's warnings to Python's ``warnings`` (shown once per message), unless a
+    handler is installed already. MuJoCo's default handler also appends them to
+    ``MUJOCO_LOG.TXT`` in the working directory, and Gymnasium's MuJoCo models warn as they
+    load (HalfCheetah-v5: "'settotalmass' is deprecated"): a run would write outside its run
+    directory. Does nothing when MuJoCo is not installed."""
+    try:
+        import mujoco
+    except ImportError:
+        return
+    if mujoco.get_mju_user_warning() is None:
+        mujoco.set_mju_user_warning(_mujoco_warning)
 
 
 def from_gymnasium(

@@ -572,25 +572,67 @@ class MujocoTaskEnv:
             "task": self.task_names[int(self._task_id[index])],
         }
 
+    @property
+    def cameras(self) -> tuple[str, ...]:
+        """The camera names :meth:`render` takes: ``"top"`` (the fitted overhead view), then the
+        model's other named cameras (``"track"``); an integer camera id works too."""
+        names = [self.model.camera(i).name for i in range(self.model.ncam)]
+        return ("top", *(n for n in names if n and n != "top"))
+
+    def view(
+        self, camera: str | int = "top", width: int = 320, height: int = 240
+    ) -> mujoco.MjvCamera | int:
+        """What :meth:`render` passes to ``mujoco.Renderer.update_scene`` for ``camera``.
+
+        ``"top"`` is a free camera straight above the arena's centre, its distance fitted to the
+        walls and to the frame's aspect ratio ``width / height`` (:func:`.rendering.top_view`),
+        so that the walls, targets, boxes and the body are in frame at every step. (The model's
+        own fixed camera named ``top`` has a fixed field of view that crops the walls' tops; it
+        stays reachable by its id.) Other names and integer ids pick the model's cameras.
+
+        Raises:
+          ValueError: an unknown camera, in one line that lists the valid ones.
+        """
+        from behavior_priors.envs.mujoco.rendering import arena_extent, top_view
+
+        if isinstance(camera, str) and camera == "top":
+            half_width, top = arena_extent(self.model)
+            fovy = float(self.model.vis.global_.fovy)  # a free camera's field of view
+            return top_view(half_width, top, fovy, aspect=width / height)
+        ncam = self.model.ncam
+        if isinstance(camera, int | np.integer) and not isinstance(camera, bool):
+            if 0 <= camera < ncam:
+                return int(camera)
+        elif isinstance(camera, str):
+            index = mujoco.mj_name2id(self.model, mujoco.mjtObj.mjOBJ_CAMERA, camera)
+            if index >= 0:
+                return index
+        names = ", ".join(repr(n) for n in self.cameras)
+        raise ValueError(
+            f"unknown camera {camera!r}; cameras: {names} ('top': overhead, fitted to the "
+            f"arena; 'track': behind the body) or a camera id 0..{ncam - 1}"
+        )
+
     def render(
-        self, index: int = 0, camera: str = "track", width: int = 320, height: int = 240
+        self, index: int = 0, camera: str | int = "top", width: int = 320, height: int = 240
     ) -> np.ndarray:
         """An RGB frame ``[height, width, 3]`` uint8 of copy ``index``.
 
-        Cameras: ``"track"`` (behind the body, following it) or ``"top"`` (the whole arena).
-        Needs an OpenGL backend; see :mod:`.rendering` for headless set-up.
+        Cameras (:meth:`view`): ``"top"`` (the default: from above, fitted to the arena, so the
+        body and every target and box are always in frame), ``"track"`` (behind and above the
+        body, following it without turning; near a wall it can lose the body behind the wall),
+        or a camera id. Needs an OpenGL backend; see :mod:`.rendering` for headless set-up.
         """
         from behavior_priors.envs.mujoco.rendering import make_renderer
 
         if not 0 <= index < self.num_envs:
             raise IndexError(f"index {index} out of range for {self.num_envs} copies")
-        if mujoco.mj_name2id(self.model, mujoco.mjtObj.mjOBJ_CAMERA, camera) < 0:
-            raise ValueError(f"unknown camera {camera!r}; cameras: 'track', 'top'")
+        view = self.view(camera, width, height)
         key = (width, height)
         if key not in self._renderers:
             self._renderers[key] = make_renderer(self.model, width=width, height=height)
         renderer = self._renderers[key]
-        renderer.update_scene(self._datas[index], camera=camera)
+        renderer.update_scene(self._datas[index], camera=view)
         return renderer.render()
 
     # -- internals -----------------------------------------------------------------------------

@@ -173,7 +173,9 @@ def _train_in_session(ray, session: RunSession, dist, progress, on_log, on_start
             kwargs["num_cpus"] = max(
                 os.cpu_count() or 1, math.ceil(dist.num_actors * dist.actor_cpus) + 2
             )
-        ray.init(address=dist.ray_address, **kwargs)
+        # "local": a new instance even when a cluster runs on this machine (ray.init(None) would
+        # join that one).
+        ray.init(address=dist.ray_address or "local", **kwargs)
         started = True
     try:
         driver = _Driver(ray, session, dist)
@@ -215,7 +217,12 @@ class _Driver:
         self.seen = [False] * dist.num_actors  # a chunk arrived from this actor
         self.rejoining = [False] * dist.num_actors  # failed; its next chunk starts a new life
         self.history: list[dict[str, float]] = list(session.history)
-        self.recent: deque = deque(maxlen=100)
+        self.recent: deque = deque(maxlen=100)  # (return, success, task id) of episodes
+        self.reports_success = True  # the actors' environment's, from their chunks
+        # The environment's task names (per-task metrics' labels), asked of the evaluator,
+        # which has built the environment; fetched at the first log line, not waited for here.
+        self._task_names_ref: Any = self.evaluator.task_names.remote()
+        self._task_names: list[str] | None = None
         self.last_eval: dict[str, float] = session.last_eval()
 
     # -- events ----------------------------------------------------------------------------------
@@ -352,8 +359,14 @@ class _Driver:
                             self.learner.add.remote(i, chunk_ref, stats["fresh"])
                             self.env_steps += stats["env_steps"]
                             self.recent.extend(
-                                zip(stats["returns"], stats["successes"], strict=True)
+                                zip(
+                                    stats["returns"],
+                                    stats["successes"],
+                                    stats["task_ids"],
+                                    strict=True,
+                                )
                             )
+                            self.reports_success = stats["reports_success"]
                             lags.append(self.updates - stats["version"])
                             if may_act():
                                 submit(i)
@@ -447,6 +460,8 @@ class _Driver:
 
     def _line(self, elapsed: float, steps_before: int, updates_before: int) -> dict[str, float]:
         c = self.config
+        if self._task_names_ref is not None:
+            self._task_names, self._task_names_ref = self.ray.get(self._task_names_ref), None
         line = log_line(
             self.env_steps,
             self.updates,
@@ -455,6 +470,8 @@ class _Driver:
             steps_before,
             updates_before,
             self.wall_time,
+            self._task_names,
+            self.reports_success,
         )
         learned_from = max(1, self.env_steps - c.warmup_steps)
         line["dist/utd_ratio"] = self.updates / learned_from

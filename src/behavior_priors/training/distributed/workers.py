@@ -28,7 +28,7 @@ from behavior_priors.training.actions import ActionLayout
 from behavior_priors.training.checkpoint import Checkpointer
 from behavior_priors.training.config import TrainConfig
 from behavior_priors.training.distributed.replay_service import ShardedReplay
-from behavior_priors.training.episodes import EpisodeTracker
+from behavior_priors.training.episodes import EpisodeTracker, task_names_of
 from behavior_priors.training.evaluation import run_episodes
 from behavior_priors.training.loop import learner_state_from_arrays, learner_state_from_specs
 
@@ -91,11 +91,12 @@ class ActorWorker:
 
     def collect(self, params: Any, version: int, num_steps: int) -> tuple[dict, list]:
         """``num_steps`` batched steps with the policy ``params`` (``version``: the learner
-        update they come from). Returns ``(stats, steps)``: ``stats`` is small (episode returns
-        and successes, counts, the version, whether this is the first chunk of this process),
+        update they come from). Returns ``(stats, steps)``: ``stats`` is small (episode returns,
+        successes and task ids, whether the environment reports success, counts, the version,
+        whether this is the first chunk of this process),
         ``steps`` is ``[(timestep, action [B, Da], extras), ...]`` for the replay."""
         policy = jax.device_put(list(params))  # on the device once per chunk, not per step
-        steps, returns, successes = [], [], []
+        steps, returns, successes, task_ids = [], [], [], []
         actions = ActionLayout.from_spec(self.action_spec)
         for _ in range(num_steps):
             if self.fail_after is not None:
@@ -113,11 +114,14 @@ class ActorWorker:
             ended = self.tracker.observe(self.ts)
             returns += list(map(float, ended.returns))
             successes += list(map(float, ended.successes))
+            task_ids += ended.task_ids
         stats = {
             "actor": self.index,
             "env_steps": num_steps * self.num_envs,
             "returns": returns,
             "successes": successes,
+            "task_ids": task_ids,
+            "reports_success": self.tracker.reports_success,
             "version": version,
             "fresh": self.fresh,
             "pid": os.getpid(),
@@ -276,4 +280,8 @@ class Evaluator:
         stats = run_episodes(
             policy, self.env, c.agent, c.eval_episodes, seed=c.seed + 10_007 + env_steps
         )
-        return {f"eval/{k}": v for k, v in stats.summary().items()}
+        return stats.metrics("eval", self.task_names())
+
+    def task_names(self) -> list[str] | None:
+        """The environment's task names (the labels of per-task metrics), or ``None``."""
+        return task_names_of(self.env)
