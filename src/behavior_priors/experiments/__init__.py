@@ -37,6 +37,9 @@ def reproduce(
     log=print,
     vmap_seeds: bool = True,
     publish: str | None = None,
+    ray_address: str | None = None,
+    cpus_per_unit: float = 1.0,
+    gpus_per_unit: float = 0.0,
 ) -> Report:
     """Run experiment ``name`` (skipping finished runs) and build its report; the Python API of
     ``behavior-priors reproduce``. ``out`` defaults to ``results/<name>``; ``workers`` and
@@ -49,6 +52,9 @@ def reproduce(
     ``publish``: a directory (``docs/results``) to write the result page into
     (:func:`behavior_priors.experiments.pages.publish`): ``NAME.md``, ``NAME.png``, the row
     ``NAME.json`` and the summary table ``README.md``.
+
+    ``ray_address``, ``cpus_per_unit``, ``gpus_per_unit``: train on a Ray cluster
+    (:func:`run_experiment`, :mod:`.cluster`); ``out`` must then be on storage every node shares.
     """
     from pathlib import Path
 
@@ -57,7 +63,12 @@ def reproduce(
     experiment = get_experiment(name)
     require_rliable()  # before an hour of training, not after it
     out = Path(out) if out is not None else Path("results") / name
-    outcomes = run_experiment(experiment, out, seeds, budget_scale, workers, log, vmap_seeds)
+    cluster = dict(
+        ray_address=ray_address, cpus_per_unit=cpus_per_unit, gpus_per_unit=gpus_per_unit
+    )
+    outcomes = run_experiment(
+        experiment, out, seeds, budget_scale, workers, log, vmap_seeds, **cluster
+    )
     command = f"behavior-priors reproduce {name}"
     if seeds is not None:
         command += f" --seeds {seeds}"
@@ -65,7 +76,9 @@ def reproduce(
         command += f" --budget-scale {budget_scale:g}"
     part_reports = []
     for part in experiment.parts:
-        sub = reproduce(part, out / part, seeds, budget_scale, workers, log, vmap_seeds)
+        sub = reproduce(
+            part, out / part, seeds, budget_scale, workers, log, vmap_seeds, None, **cluster
+        )
         outcomes.update({f"{part}/{k}": v for k, v in sub.outcomes.items()})
         part_reports.append(sub)
     report = build_report(experiment, out, seeds, budget_scale, command, part_reports)

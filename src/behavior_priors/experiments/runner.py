@@ -29,6 +29,7 @@ processes of single seeds 1.19x); see ``docs/benchmarks.md`` ("Many seeds").
 from __future__ import annotations
 
 import concurrent.futures as cf
+import contextlib
 import json
 import multiprocessing
 import os
@@ -252,30 +253,55 @@ def _add_wall_time(out: Path, seconds: float, workers: int) -> None:
     atomic_write_text(path, json.dumps(info))
 
 
+# One XLA thread per worker process (a local worker, a one-CPU Ray task) keeps workers from
+# competing for cores.
+SINGLE_THREAD_XLA_FLAGS = "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
+
+
 def _single_thread() -> None:
-    # Before JAX starts: one XLA thread per worker keeps workers from competing for cores.
+    # Before JAX starts.
     os.environ["XLA_FLAGS"] = (
-        os.environ.get("XLA_FLAGS", "")
-        + " --xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
+        os.environ.get("XLA_FLAGS", "") + " " + SINGLE_THREAD_XLA_FLAGS
     ).strip()
 
 
-def _train_unit(specs: list[RunSpec], single_thread: bool) -> list[tuple[str, str, float]]:
-    """Train one run, or several new seeds of one config together; ``[(name, outcome,
-    seconds)]``. Runs in a worker process (or in the caller when ``workers == 1``)."""
+def train_unit(specs: list[RunSpec], single_thread: bool) -> list[tuple[str, str, float]]:
+    """Train one run, or several seeds of one config together; ``[(name, outcome,
+    seconds)]``. Runs in a worker process (or in the caller when ``workers == 1``, or as a Ray
+    task: :mod:`.cluster`).
+
+    Safe to call again on the same runs after a crash (a Ray task retried on another node):
+    finished runs are skipped; a group whose runs all hold checkpoints of one step resumes
+    together (exactly, as a batched run does); otherwise each run resumes or starts alone."""
     if single_thread:
         _single_thread()
-    if len(specs) == 1:
-        return [_train_one(specs[0])]
+    done = [(s.name, "skipped: finished before", 0.0) for s in specs if run_status(s) == "finished"]
+    specs = [s for s in specs if run_status(s) != "finished"]
+    statuses = {run_status(s) for s in specs}
+    mixed = statuses not in ({"new"}, {"partial"})
+    if len(specs) <= 1 or mixed or (statuses == {"partial"} and len(_checkpoint_steps(specs)) > 1):
+        return done + [_train_one(s) for s in specs]
+    return done + _train_together(specs, resume=statuses == {"partial"})
+
+
+def _checkpoint_steps(specs: list[RunSpec]) -> set[int]:
+    """The latest checkpoint step of each run (runs with checkpoints)."""
+    return {max(int(p.name) for p in (s.run_dir / "checkpoints").glob("[0-9]*")) for s in specs}
+
+
+def _train_together(specs: list[RunSpec], resume: bool) -> list[tuple[str, str, float]]:
+    """New seeds of one config trained together, or such a group resumed from checkpoints of
+    one step."""
     from behavior_priors.training.multiseed import train_seeds
     from behavior_priors.training.run import Interrupted
 
     t0 = time.perf_counter()
-    for spec in specs:
-        if spec.run_dir.exists():  # killed before its first checkpoint: start again
-            shutil.rmtree(spec.run_dir)
+    if not resume:
+        for spec in specs:
+            if spec.run_dir.exists():  # killed before its first checkpoint: start again
+                shutil.rmtree(spec.run_dir)
     init_states = None
-    if specs[0].transfer is not None:
+    if specs[0].transfer is not None and not resume:
         from behavior_priors.transfer import transfer_state
 
         def init(spec: RunSpec):
@@ -300,10 +326,11 @@ def _train_unit(specs: list[RunSpec], single_thread: bool) -> list[tuple[str, st
         outcome = f"error: {type(e).__name__}: {e}"
         return [(s.name, outcome, time.perf_counter() - t0) for s in specs]
     seconds = time.perf_counter() - t0
+    verb = "resumed and finished" if resume else "finished"
     return [
         (
             s.name,
-            f"finished with seeds {[x.seed for x in specs]}: success "
+            f"{verb} with seeds {[x.seed for x in specs]}: success "
             f"{r.final_eval.get('eval/success_rate', float('nan')):.2f}",
             seconds,
         )
@@ -351,18 +378,59 @@ def run_experiment(
     workers: int = 1,
     log: Callable[[str], None] = print,
     vmap_seeds: bool = False,
+    ray_address: str | None = None,
+    cpus_per_unit: float = 1.0,
+    gpus_per_unit: float = 0.0,
 ) -> dict[str, str]:
     """Train every run of ``experiment`` not finished yet; returns ``{run name: outcome}``.
 
     Finished runs are skipped, interrupted runs resumed. ``vmap_seeds``: the new (not yet
     started) seeds of each method and task train together in one process. ``workers`` runs or
     groups train at once in separate processes (1: in this process, one after another).
+
+    ``ray_address`` (``"auto"``, ``"HOST:PORT"``): train on that Ray cluster instead, each run or
+    group of seeds one task of ``cpus_per_unit`` CPUs and ``gpus_per_unit`` GPUs (:mod:`.cluster`;
+    ``out`` must be on a filesystem every node shares); ``workers`` then says into how many
+    groups each method's new seeds are split.
     """
     if workers < 1:
         raise ValueError(f"workers must be >= 1, got {workers}")
-    out = Path(out)
-    specs = run_specs(experiment, out, seeds, budget_scale)
+    # On a cluster the runs' paths are used by other processes in other directories.
+    out = Path(out) if ray_address is None else Path(out).resolve()
+    run_specs(experiment, out, seeds, budget_scale)  # refuses a bad experiment before a connection
     _check_experiment_file(experiment, out, budget_scale)
+    with contextlib.ExitStack() as stack:
+        ray = None
+        if ray_address is not None:
+            from behavior_priors.experiments.cluster import connected
+
+            ray = stack.enter_context(connected(ray_address, out))
+        return _run_stages(
+            experiment,
+            out,
+            seeds,
+            budget_scale,
+            workers,
+            log,
+            vmap_seeds,
+            ray,
+            dict(cpus_per_unit=cpus_per_unit, gpus_per_unit=gpus_per_unit),
+        )
+
+
+def _run_stages(
+    experiment: Experiment,
+    out: Path,
+    seeds: int | None,
+    budget_scale: float,
+    workers: int,
+    log: Callable[[str], None],
+    vmap_seeds: bool,
+    ray: Any,
+    resources: dict[str, float],
+) -> dict[str, str]:
+    """:func:`run_experiment`'s stages, locally or (``ray``: the connected module) on Ray."""
+    specs = run_specs(experiment, out, seeds, budget_scale)
     outcomes: dict[str, str] = {}
     finished = [s for s in specs if run_status(s) == "finished"]
     for spec in finished:
@@ -399,7 +467,13 @@ def run_experiment(
         units = _group_seeds(stage_todo, workers) if vmap_seeds else [[s] for s in stage_todo]
         t0 = time.perf_counter()
         try:
-            complete = _train_units(units, workers, outcomes, report, log)
+            if ray is not None:
+                from behavior_priors.experiments.cluster import train_units_on_ray
+
+                train_units_on_ray(ray, units, report, log, **resources)
+                complete = True  # an interrupted driver raises; failed runs are reported
+            else:
+                complete = _train_units(units, workers, outcomes, report, log)
         finally:
             if units:
                 _add_wall_time(out, time.perf_counter() - t0, workers)
@@ -430,14 +504,14 @@ def _train_units(
     if workers == 1:
         for unit in units:
             log(f"training {', '.join(s.name for s in unit)} ...")
-            for result in _train_unit(unit, False):
+            for result in train_unit(unit, False):
                 report(*result)
             if any(outcomes[s.name].startswith("interrupted") for s in unit):
                 return False
         return True
     ctx = multiprocessing.get_context("spawn")
     with cf.ProcessPoolExecutor(workers, mp_context=ctx) as pool:
-        futures = [pool.submit(_train_unit, unit, True) for unit in units]
+        futures = [pool.submit(train_unit, unit, True) for unit in units]
         try:
             for fut in cf.as_completed(futures):
                 for result in fut.result():
