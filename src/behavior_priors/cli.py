@@ -1,4 +1,5 @@
-"""The ``behavior-priors`` command: train, transfer, eval, video, plot, list, demo, reproduce.
+"""The ``behavior-priors`` command: train, transfer, eval, video, plot, list, demo, reproduce,
+sweep.
 
 ``train`` takes a preset and dotted overrides of :class:`~behavior_priors.training.config.
 TrainConfig` parsed by ``tyro`` (``--agent.kl-cost 0.1``, ``--num-envs 16``); environment options
@@ -649,6 +650,97 @@ def _cmd_list(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_cluster_options(p: argparse.ArgumentParser, what: str) -> None:
+    """``reproduce``'s and ``sweep``'s Ray options (docs/distributed.md)."""
+    c = p.add_argument_group("on a Ray cluster (docs/distributed.md, 'Experiments on a cluster')")
+    c.add_argument(
+        "--ray-address",
+        metavar="ADDR",
+        help=f"train the runs as Ray tasks on this cluster (auto, HOST:PORT); the {what} "
+        "directory must be on a filesystem every node shares",
+    )
+    c.add_argument(
+        "--storage",
+        type=Path,
+        metavar="DIR",
+        help=f"shared directory for the {what} (default --out: DIR/NAME)",
+    )
+    c.add_argument(
+        "--cpus-per-task", type=float, metavar="N", help="CPUs per run or group of seeds (1)"
+    )
+    c.add_argument(
+        "--gpus-per-task",
+        type=float,
+        metavar="N",
+        help="GPUs per run or group of seeds (0; the learner's JAX needs a CUDA wheel there)",
+    )
+
+
+def _cluster_kwargs(args: argparse.Namespace) -> dict[str, Any]:
+    if args.ray_address is None and (args.storage or args.cpus_per_task or args.gpus_per_task):
+        raise UsageError("--storage, --cpus-per-task and --gpus-per-task go with --ray-address")
+    for name in ("cpus_per_task", "gpus_per_task"):
+        value = getattr(args, name)
+        if value is not None and not value >= 0:
+            raise UsageError(f"--{name.replace('_', '-')} must be >= 0, got {value}")
+    return dict(
+        ray_address=args.ray_address,
+        cpus_per_unit=1.0 if args.cpus_per_task is None else args.cpus_per_task,
+        gpus_per_unit=args.gpus_per_task or 0.0,
+    )
+
+
+# -- sweep ---------------------------------------------------------------------------------------
+
+
+def _literal(text: str) -> Any:
+    import ast
+
+    try:
+        return ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        return text
+
+
+def _cmd_sweep(args: argparse.Namespace) -> int:
+    from behavior_priors.experiments.stats import require_rliable
+    from behavior_priors.experiments.sweep import Sweep, run_sweep, setting_name, summarise_sweep
+    from behavior_priors.training.config import parse_key_values
+    from behavior_priors.training.presets import get_preset
+
+    try:
+        get_preset(args.preset)
+        grid = {}
+        for key, *values in args.grid:
+            if not values:
+                raise UsageError(f"--grid {key}: give its values, e.g. --grid {key} V1 V2")
+            grid[setting_name(key)] = tuple(_literal(v) for v in values)
+        fixed = {setting_name(k): v for k, v in parse_key_values(args.set).items()}
+    except KeyError as e:
+        raise UsageError(e.args[0]) from None
+    cluster = _cluster_kwargs(args)
+    sweep = Sweep(args.preset, grid, args.seeds, fixed, args.metric)
+    require_rliable()  # before the training, not after it
+    out = args.out or (args.storage or Path("sweeps")) / args.preset
+    if args.workers == 1 and args.vmap_seeds and args.ray_address is None:
+        from behavior_priors.training.devices import use_host_devices
+
+        use_host_devices()
+    outcomes = run_sweep(sweep, out, workers=args.workers, vmap_seeds=args.vmap_seeds, **cluster)
+    summary = summarise_sweep(sweep, out)
+    print(f"summary: {summary.path}")
+    failed = {k: v for k, v in outcomes.items() if v.startswith(("error", "interrupted"))}
+    for name, outcome in failed.items():
+        print(f"  {name}: {outcome}", file=sys.stderr)
+    if summary.missing:
+        print(
+            f"{len(summary.missing)} runs not finished; run the same command again to continue",
+            file=sys.stderr,
+        )
+        return 1
+    return 0
+
+
 # -- reproduce ----------------------------------------------------------------------------------
 
 
@@ -666,8 +758,7 @@ def _cmd_reproduce(args: argparse.Namespace) -> int:
     if args.workers < 1:
         raise UsageError("--workers must be >= 1")
     out = args.out or (args.storage or Path("results")) / args.name
-    if args.ray_address is None and (args.storage or args.cpus_per_task or args.gpus_per_task):
-        raise UsageError("--storage, --cpus-per-task and --gpus-per-task go with --ray-address")
+    cluster = _cluster_kwargs(args)
     if args.workers == 1 and args.vmap_seeds and args.ray_address is None:
         # Batched seeds in this process: split them over one XLA device per core.
         from behavior_priors.training.devices import use_host_devices
@@ -682,9 +773,7 @@ def _cmd_reproduce(args: argparse.Namespace) -> int:
             args.workers,
             vmap_seeds=args.vmap_seeds,
             publish=None if args.publish is None else str(args.publish),
-            ray_address=args.ray_address,
-            cpus_per_unit=args.cpus_per_task or 1.0,
-            gpus_per_unit=args.gpus_per_task or 0.0,
+            **cluster,
         )
     except (ValueError, ImportError) as e:  # e.g. --out holds another experiment
         raise UsageError(str(e)) from None
@@ -851,28 +940,7 @@ def build_parser() -> argparse.ArgumentParser:
         "actor call and update for all of them), split among the workers (default; "
         "docs/benchmarks.md, 'Many seeds')",
     )
-    c = p.add_argument_group("on a Ray cluster (docs/distributed.md, 'Experiments on a cluster')")
-    c.add_argument(
-        "--ray-address",
-        metavar="ADDR",
-        help="train the runs as Ray tasks on this cluster (auto, HOST:PORT); the experiment "
-        "directory must be on a filesystem every node shares",
-    )
-    c.add_argument(
-        "--storage",
-        type=Path,
-        metavar="DIR",
-        help="shared directory for the experiment (default --out: DIR/NAME)",
-    )
-    c.add_argument(
-        "--cpus-per-task", type=float, metavar="N", help="CPUs per run or group of seeds (1)"
-    )
-    c.add_argument(
-        "--gpus-per-task",
-        type=float,
-        metavar="N",
-        help="GPUs per run or group of seeds (0; the learner's JAX needs a CUDA wheel there)",
-    )
+    _add_cluster_options(p, "experiment")
     p.add_argument(
         "--publish",
         type=Path,
@@ -881,6 +949,45 @@ def build_parser() -> argparse.ArgumentParser:
         "into DIR (docs/results for the committed evidence)",
     )
     p.set_defaults(func=_cmd_reproduce)
+    p = sub.add_parser(
+        "sweep",
+        help="train a preset at every point of a grid of settings x seeds, and summarise",
+        description="Train PRESET at every combination of the --grid values for seeds "
+        "0..N-1 (finished runs are skipped, interrupted ones resumed: the same command "
+        "continues a sweep), then write sweep.md and sweep-summary.json into --out "
+        "(docs/experiments.md, 'Sweeps').",
+    )
+    p.add_argument("--preset", required=True, help="the preset every run starts from")
+    p.add_argument(
+        "--grid",
+        nargs="+",
+        action="append",
+        required=True,
+        metavar="KEY V",
+        help="a setting and its values, e.g. --grid agent.kl-cost 0.01 0.1 (repeat for more "
+        "settings: every combination is trained)",
+    )
+    p.add_argument(
+        "--set", nargs="+", default=[], metavar="KEY=VALUE", help="settings of every run"
+    )
+    p.add_argument("--seeds", type=_positive_int, default=3, help="seeds per point (default 3)")
+    p.add_argument(
+        "--metric",
+        default="eval/episode_return",
+        help="the evaluation metric summarised (default eval/episode_return)",
+    )
+    p.add_argument("--out", type=Path, help="sweep directory (default sweeps/PRESET)")
+    p.add_argument(
+        "--workers", type=_positive_int, default=2, help="runs trained at once (processes)"
+    )
+    p.add_argument(
+        "--vmap-seeds",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="train the new seeds of each point batched (default)",
+    )
+    _add_cluster_options(p, "sweep")
+    p.set_defaults(func=_cmd_sweep)
     return parser
 
 

@@ -464,22 +464,41 @@ def _run_stages(
                 outcomes[s.name] = "skipped: finished before"
         if stage == "target":
             stage_todo = [s for s in stage_todo if _source_ready(s, report)]
-        units = _group_seeds(stage_todo, workers) if vmap_seeds else [[s] for s in stage_todo]
         t0 = time.perf_counter()
         try:
-            if ray is not None:
-                from behavior_priors.experiments.cluster import train_units_on_ray
-
-                train_units_on_ray(ray, units, report, log, **resources)
-                complete = True  # an interrupted driver raises; failed runs are reported
-            else:
-                complete = _train_units(units, workers, outcomes, report, log)
+            complete = train_specs(
+                stage_todo, workers, vmap_seeds, ray, resources, outcomes, report, log
+            )
         finally:
-            if units:
+            if stage_todo:
                 _add_wall_time(out, time.perf_counter() - t0, workers)
         if not complete:
             break  # interrupted
     return outcomes
+
+
+def train_specs(
+    specs: list[RunSpec],
+    workers: int,
+    vmap_seeds: bool,
+    ray: Any,
+    resources: dict[str, float],
+    outcomes: dict[str, str],
+    report: Callable[[str, str, float], None],
+    log: Callable[[str], None],
+) -> bool:
+    """Train ``specs`` (none finished), grouped into units (``vmap_seeds``: the new seeds of
+    one task and method together, split into ``workers`` groups), in ``workers`` local
+    processes or (``ray``: the connected module) as Ray tasks with ``resources``; each run's
+    outcome goes to ``report``. ``False`` if a run was interrupted. One way of training runs
+    for experiments and sweeps."""
+    units = _group_seeds(specs, workers) if vmap_seeds else [[s] for s in specs]
+    if ray is not None:
+        from behavior_priors.experiments.cluster import train_units_on_ray
+
+        train_units_on_ray(ray, units, report, log, **resources)
+        return True  # an interrupted driver raises; failed runs are reported
+    return _train_units(units, workers, outcomes, report, log)
 
 
 def _source_ready(spec: RunSpec, report: Callable[[str, str, float], None]) -> bool:
