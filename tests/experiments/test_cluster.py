@@ -175,3 +175,63 @@ def test_storage_a_node_cannot_write_or_the_driver_cannot_see_is_refused(tmp_pat
     with pytest.raises(StorageError, match="filesystem every node shares") as e:
         check_storage(FakeRay([A, HIDDEN], elsewhere=tmp_path / "other"), out)
     assert "\n" not in str(e.value) and list(out.iterdir()) == []
+
+
+def test_task_env_runs_one_thread_per_cpu_task_and_jax_on_cuda_for_a_gpu_task():
+    from behavior_priors.experiments.cluster import task_env
+    from behavior_priors.experiments.runner import SINGLE_THREAD_XLA_FLAGS
+
+    assert task_env(1, 0) == {"XLA_FLAGS": SINGLE_THREAD_XLA_FLAGS}
+    assert task_env(4, 0) == {}
+    assert task_env(1, 1) == {"XLA_FLAGS": SINGLE_THREAD_XLA_FLAGS, "JAX_PLATFORMS": "cuda"}
+    assert task_env(8, 0.5) == {"JAX_PLATFORMS": "cuda"}
+
+
+def _cuda_jax() -> bool:
+    """Whether JAX in a fresh process (this one is held to the CPU) finds a CUDA GPU."""
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "JAX_PLATFORMS": "cuda"}
+    done = subprocess.run(
+        [sys.executable, "-c", "import jax; print(jax.default_backend())"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    return done.returncode == 0 and done.stdout.strip().endswith("gpu")
+
+
+def test_a_gpu_task_trains_its_runs_on_the_gpu(tmp_path):
+    """On a machine with an NVIDIA GPU and the cuda extra: a one-node cluster with the GPU, the
+    smoke experiment with one GPU per task; the task's JAX is on the GPU and every run finishes.
+    Skipped elsewhere (the test suite never needs a GPU)."""
+    ray = pytest.importorskip("ray", reason="Ray is not installed (the dist extra)")
+    if not _cuda_jax():
+        pytest.skip("no CUDA GPU for JAX here (needs an NVIDIA GPU and the cuda extra)")
+    from behavior_priors.experiments.cluster import task_env
+
+    ray.init(address="local", num_cpus=2, num_gpus=1, include_dashboard=False)
+    try:
+
+        def backend():
+            import jax
+
+            return jax.default_backend()
+
+        probe = ray.remote(num_gpus=1, runtime_env={"env_vars": task_env(1, 1)})(backend)
+        assert ray.get(probe.remote()) == "gpu"
+        outcomes = run_experiment(
+            SMOKE,
+            tmp_path / "gpu",
+            seeds=1,
+            log=lambda _: None,
+            ray_address="auto",
+            gpus_per_unit=1,
+        )
+    finally:
+        ray.shutdown()
+    assert all(o.startswith("finished") for o in outcomes.values()), outcomes

@@ -2,7 +2,8 @@
 
 Each unit the local runner would train in one process (one run, or a group of new seeds of one
 method and task trained together) becomes one Ray task that asks for ``cpus_per_unit`` CPUs
-(and ``gpus_per_unit`` GPUs, for the learner's JAX where a CUDA wheel is installed) and calls the
+(and ``gpus_per_unit`` GPUs: JAX then runs on CUDA, which needs the ``cuda`` extra, JAX's CUDA
+wheel, on the GPU nodes; :func:`task_env`) and calls the
 same function a local worker calls (:func:`behavior_priors.experiments.runner.train_unit`). The
 driver keeps the stages in order (tuning, sources, targets), and writes the same report and
 pages as the local runner, from the same run directories.
@@ -109,6 +110,22 @@ def connected(address: str, out: Path) -> Iterator[Any]:
             ray.shutdown()
 
 
+def task_env(cpus: float, gpus: float) -> dict[str, str]:
+    """Environment variables of a training task with ``cpus`` CPUs and ``gpus`` GPUs: one XLA
+    thread for a one-CPU task (as the local runner's workers; with more CPUs XLA's own threads
+    use them), and JAX on CUDA for a task that reserved a GPU, so that a node without JAX's CUDA
+    wheel (the ``cuda`` extra) fails the task with JAX's error instead of training on the CPU
+    while holding the GPU."""
+    from behavior_priors.experiments.runner import SINGLE_THREAD_XLA_FLAGS
+
+    env = {}
+    if cpus <= 1:
+        env["XLA_FLAGS"] = SINGLE_THREAD_XLA_FLAGS
+    if gpus > 0:
+        env["JAX_PLATFORMS"] = "cuda"
+    return env
+
+
 def train_units_on_ray(
     ray: Any,
     units: list[list[Any]],
@@ -127,7 +144,7 @@ def train_units_on_ray(
     runs; the other tasks go on. SIGINT cancels the tasks still queued or running (their runs
     keep their checkpoints) and re-raises.
     """
-    from behavior_priors.experiments.runner import SINGLE_THREAD_XLA_FLAGS, train_unit
+    from behavior_priors.experiments.runner import train_unit
 
     if not units:
         return
@@ -137,11 +154,7 @@ def train_units_on_ray(
         num_cpus=cpus_per_unit,
         num_gpus=gpus_per_unit,
         max_retries=max_retries,
-        # One XLA thread for a one-CPU task, as the local runner's workers; more CPUs: XLA's
-        # own threads use them.
-        runtime_env={
-            "env_vars": {"XLA_FLAGS": SINGLE_THREAD_XLA_FLAGS} if cpus_per_unit <= 1 else {}
-        },
+        runtime_env={"env_vars": task_env(cpus_per_unit, gpus_per_unit)},
     )(train_unit)
     refs = {task.remote(unit, False): unit for unit in units}
     pending = list(refs)
