@@ -271,3 +271,23 @@ def test_a_full_disk_while_checkpointing_is_one_line_and_keeps_the_previous_chec
     assert not [p for p in ck.directory.iterdir() if p.name != "80"]  # no half-written one
     kept = [ln for ln in log_before if ln["env_steps"] <= 80]
     assert read_metrics(copy)[: len(kept)] == kept  # whole lines, what was logged before kept
+
+
+def test_forgetting_dead_futures_passes_over_dead_weak_proxies():
+    """Before: a weak proxy whose object was gone, met in ``gc.get_objects()``, raised
+    ReferenceError from ``isinstance`` (it reads the proxy's ``__class__``), and a checkpoint
+    write that failed became that ReferenceError instead of a CheckpointWriteError (seen once
+    in a full test run)."""
+    import weakref
+
+    from behavior_priors.training.checkpoint import _forget_dead_futures
+
+    class Thing:
+        pass
+
+    thing = Thing()
+    proxies = [weakref.proxy(thing)]
+    del thing
+    with pytest.raises(ReferenceError):
+        isinstance(proxies[0], int)
+    _forget_dead_futures()  # no error

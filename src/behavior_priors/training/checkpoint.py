@@ -425,13 +425,16 @@ def _forget_dead_futures() -> None:
     error). Nobody can await a closed loop's future any more, so marking them loses nothing.
     """
     for obj in gc.get_objects():
-        if isinstance(obj, asyncio.Future) and obj.done() and not obj.cancelled():
-            try:
-                closed = obj.get_loop().is_closed()
-            except RuntimeError:  # not initialised: no loop, none of ours
+        try:
+            if not (isinstance(obj, asyncio.Future) and obj.done() and not obj.cancelled()):
                 continue
-            if closed:
-                obj.exception()
+            closed = obj.get_loop().is_closed()
+        # ReferenceError: a weak proxy whose object is gone (isinstance reads its __class__);
+        # RuntimeError: a future not initialised, with no loop, none of ours.
+        except (ReferenceError, RuntimeError):
+            continue
+        if closed:
+            obj.exception()
 
 
 class _Muffled:
