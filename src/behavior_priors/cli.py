@@ -650,6 +650,26 @@ def _cmd_list(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_training_options(p: argparse.ArgumentParser, what: str, group: str) -> None:
+    """How ``reproduce`` and ``sweep`` train their runs: worker processes, batched seeds (the
+    new seeds of each ``group``) and the Ray options (docs/distributed.md)."""
+    p.add_argument(
+        "--workers",
+        type=_positive_int,
+        default=2,
+        help="runs trained at once, in separate processes",
+    )
+    p.add_argument(
+        "--vmap-seeds",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help=f"train the new seeds of each {group} batched (one environment, replay, "
+        "actor call and update for all of them), split among the workers (default; "
+        "docs/benchmarks.md, 'Many seeds')",
+    )
+    _add_cluster_options(p, what)
+
+
 def _add_cluster_options(p: argparse.ArgumentParser, what: str) -> None:
     """``reproduce``'s and ``sweep``'s Ray options (docs/distributed.md)."""
     c = p.add_argument_group("on a Ray cluster (docs/distributed.md, 'Experiments on a cluster')")
@@ -929,18 +949,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seeds", type=int, help="number of seeds (default: the experiment's)")
     p.add_argument("--budget-scale", type=float, default=1.0, help="multiply the step budget")
     p.add_argument("--out", type=Path, help="experiment directory (default results/NAME)")
-    p.add_argument(
-        "--workers", type=int, default=2, help="runs trained at once, in separate processes"
-    )
-    p.add_argument(
-        "--vmap-seeds",
-        action=argparse.BooleanOptionalAction,
-        default=True,
-        help="train the new seeds of each method and task batched (one environment, replay, "
-        "actor call and update for all of them), split among the workers (default; "
-        "docs/benchmarks.md, 'Many seeds')",
-    )
-    _add_cluster_options(p, "experiment")
+    _add_training_options(p, "experiment", "method and task")
     p.add_argument(
         "--publish",
         type=Path,
@@ -977,16 +986,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="the evaluation metric summarised (default eval/episode_return)",
     )
     p.add_argument("--out", type=Path, help="sweep directory (default sweeps/PRESET)")
-    p.add_argument(
-        "--workers", type=_positive_int, default=2, help="runs trained at once (processes)"
-    )
-    p.add_argument(
-        "--vmap-seeds",
-        action=argparse.BooleanOptionalAction,
-        default=True,
-        help="train the new seeds of each point batched (default)",
-    )
-    _add_cluster_options(p, "sweep")
+    _add_training_options(p, "sweep", "point")
     p.set_defaults(func=_cmd_sweep)
     return parser
 
